@@ -1,0 +1,111 @@
+// The gateway process (DESIGN.md sections 1 and 3): one HTTP port serving the
+// client API over Connect, gRPC and gRPC-Web by forwarding to the control plane,
+// and the REST routes in front of it. It holds no business logic of its own.
+import { performance } from "node:perf_hooks";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { createClient } from "@connectrpc/connect";
+import type { Logger } from "../common/logger.js";
+import { CertificateService } from "../gen/trustplane/v1/certificate_pb.js";
+import { FileService } from "../gen/trustplane/v1/file_pb.js";
+import { answerClientError } from "./client-error.js";
+import { connectControlPlane } from "./control-plane-connection.js";
+import { listenDualProtocol, type RequestListener } from "./dual-protocol-server.js";
+import { forwardServices } from "./forwarding-routes.js";
+import { createRestHandler } from "./rest-handler.js";
+import { REST_ROUTES, type RestApi } from "./rest-routes.js";
+
+export interface GatewayOptions {
+  /** `host:port` to listen on, such as "127.0.0.1:8080"; port 0 picks a free port. */
+  httpAddress: string;
+  /** `host:port` of the control plane's plaintext gRPC listener. */
+  controlPlaneAddress: string;
+  logger: Logger;
+  /** Request bodies above this are refused with 413; default 1 MiB. */
+  maxBodyBytes?: number;
+  /** How long close() lets in-flight requests finish; default 10 s. */
+  shutdownGraceMs?: number;
+}
+
+export interface Gateway {
+  /** "http://127.0.0.1:<port>" */
+  readonly url: string;
+  /** Stops accepting, lets in-flight requests finish (up to the grace period), closes the control-plane connection. */
+  close(): Promise<void>;
+}
+
+/** The client API the gateway serves; agents talk to the control plane directly. */
+const FORWARDED_SERVICES = [CertificateService, FileService] as const;
+
+const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
+
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const { host, port } = splitHostPort(options.httpAddress);
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const logger = options.logger;
+  const controlPlane = connectControlPlane({ address: options.controlPlaneAddress });
+
+  const api: RestApi = {
+    certificates: createClient(CertificateService, controlPlane.transport),
+    files: createClient(FileService, controlPlane.transport),
+    checkReady: () => controlPlane.checkReady(),
+  };
+  const handler = connectNodeAdapter({
+    routes: (router) => forwardServices(router, FORWARDED_SERVICES, controlPlane.transport),
+    fallback: createRestHandler({ routes: REST_ROUTES, api, maxBodyBytes, logger }),
+    readMaxBytes: maxBodyBytes,
+  });
+  const listener: RequestListener = (request, response) => {
+    const started = performance.now();
+    response.once("close", () => {
+      logger.info(
+        {
+          method: request.method,
+          path: pathOf(request.url),
+          status: response.statusCode,
+          durationMs: Math.round((performance.now() - started) * 10) / 10,
+          httpVersion: request.httpVersion,
+        },
+        "request",
+      );
+    });
+    handler(request, response);
+  };
+
+  let server;
+  try {
+    server = await listenDualProtocol(host, port, {
+      listener,
+      clientError: answerClientError,
+      shutdownGraceMs: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
+    });
+  } catch (error) {
+    controlPlane.close();
+    throw error;
+  }
+  const url = `http://${host.includes(":") ? `[${host}]` : host}:${server.port}`;
+
+  const listening = server;
+  return {
+    url,
+    async close() {
+      await listening.close();
+      controlPlane.close();
+    },
+  };
+}
+
+function splitHostPort(address: string): { host: string; port: number } {
+  const colon = address.lastIndexOf(":");
+  const port = Number(address.slice(colon + 1));
+  if (colon <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new Error(`gateway address "${address}" must be host:port`);
+  }
+  return { host: address.slice(0, colon).replace(/^\[(.*)\]$/, "$1"), port };
+}
+
+function pathOf(url: string | undefined): string {
+  if (!url) return "/";
+  const question = url.indexOf("?");
+  return question < 0 ? url : url.slice(0, question);
+}

@@ -1,0 +1,144 @@
+// A stand-in control plane for the gateway's tests: a grpc-js server with the real
+// service definitions whose handlers record each request with its authorization
+// metadata and answer from a script (JobEvents, a message, or a StatusError).
+import {
+  create,
+  fromBinary,
+  toBinary,
+  type DescMessage,
+  type DescMethod,
+  type DescService,
+  type MessageInitShape,
+} from "@bufbuild/protobuf";
+import {
+  Server,
+  ServerCredentials,
+  type sendUnaryData,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type UntypedHandleCall,
+  type UntypedServiceImplementation,
+} from "@grpc/grpc-js";
+import { grpcServiceDefinition } from "../../common/grpc-service-definition.js";
+import { GrpcStatus, StatusError, toStatusError } from "../../common/status-error.js";
+import { CertificateService } from "../../gen/trustplane/v1/certificate_pb.js";
+import type { JobEvent } from "../../gen/trustplane/v1/common_pb.js";
+import { JobEventSchema } from "../../gen/trustplane/v1/common_pb.js";
+import { FileService } from "../../gen/trustplane/v1/file_pb.js";
+
+export interface RecordedCall {
+  /** Local method name, such as `installCA` or `upload`. */
+  method: string;
+  request: unknown;
+  authorization: string | undefined;
+}
+
+/** Sends job events for a server-streaming call; throw (a StatusError) to fail the call. */
+export type StreamScript = (request: never, send: (event: MessageInitShape<typeof JobEventSchema>) => void) => unknown;
+/** Answers a unary call; throw (a StatusError) to fail it. */
+export type UnaryScript = (request: never) => unknown;
+
+export class FakeControlPlane {
+  readonly calls: RecordedCall[] = [];
+  /** Scripts by local method name; a method without one answers UNIMPLEMENTED. */
+  readonly streams = new Map<string, StreamScript>();
+  readonly unaries = new Map<string, UnaryScript>();
+
+  private readonly cancellationWaiters: ((method: string) => void)[] = [];
+
+  private constructor(
+    private readonly server: Server,
+    readonly address: string,
+  ) {}
+
+  static async start(): Promise<FakeControlPlane> {
+    const server = new Server();
+    const holder: { fake?: FakeControlPlane } = {};
+    for (const service of [CertificateService, FileService] as DescService[]) {
+      server.addService(grpcServiceDefinition(service), implementation(service, () => holder.fake!));
+    }
+    const port = await new Promise<number>((resolve, reject) => {
+      server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (error, bound) =>
+        error ? reject(error) : resolve(bound),
+      );
+    });
+    holder.fake = new FakeControlPlane(server, `127.0.0.1:${port}`);
+    return holder.fake;
+  }
+
+  /** Resolves with the method name of the next streaming call the client cancels. */
+  nextCancellation(): Promise<string> {
+    return new Promise((resolve) => this.cancellationWaiters.push(resolve));
+  }
+
+  /** @internal called by the handlers */
+  cancelled(method: string): void {
+    for (const waiter of this.cancellationWaiters.splice(0)) waiter(method);
+  }
+
+  /** The calls of one method, oldest first. */
+  callsOf(method: string): RecordedCall[] {
+    return this.calls.filter((call) => call.method === method);
+  }
+
+  stop(): void {
+    this.server.forceShutdown();
+  }
+}
+
+function implementation(service: DescService, fake: () => FakeControlPlane): UntypedServiceImplementation {
+  const handlers: UntypedServiceImplementation = {};
+  for (const method of service.methods) {
+    const output = method.output as DescMessage;
+    if (method.methodKind === "server_streaming") {
+      handlers[method.localName] = ((call: ServerWritableStream<never, unknown>) => {
+        const authorization = call.metadata.get("authorization")[0];
+        fake().calls.push(recorded(method, call.request, authorization));
+        call.once("cancelled", () => fake().cancelled(method.localName));
+        const script = fake().streams.get(method.localName);
+        const send = (event: MessageInitShape<typeof JobEventSchema>) => {
+          call.write(create(output, { event: create(JobEventSchema, event) as JobEvent } as never));
+        };
+        Promise.resolve()
+          .then(() => {
+            if (!script) throw unscripted(method.localName);
+            return script(call.request, send);
+          })
+          .then(
+            () => call.end(),
+            (error: unknown) => call.emit("error", toStatusError(error).toServiceError()),
+          );
+      }) as UntypedHandleCall;
+    } else {
+      handlers[method.localName] = ((call: ServerUnaryCall<never, unknown>, callback: sendUnaryData<unknown>) => {
+        const authorization = call.metadata.get("authorization")[0];
+        fake().calls.push(recorded(method, call.request, authorization));
+        const script = fake().unaries.get(method.localName);
+        Promise.resolve()
+          .then(() => {
+            if (!script) throw unscripted(method.localName);
+            return script(call.request);
+          })
+          .then(
+            (answer) => callback(null, create(output, answer as never)),
+            (error: unknown) => callback(toStatusError(error).toServiceError()),
+          );
+      }) as UntypedHandleCall;
+    }
+  }
+  return handlers;
+}
+
+function unscripted(method: string): StatusError {
+  return new StatusError(GrpcStatus.UNIMPLEMENTED, `the fake has no script for ${method}`);
+}
+
+/** The request as a plain protobuf-es message (bytes as Uint8Array, not the Buffer grpc-js decodes into). */
+function recorded(method: DescMethod, request: never, authorization: unknown): RecordedCall {
+  const input = method.input as DescMessage;
+  return {
+    method: method.localName,
+    request: fromBinary(input, toBinary(input, request)),
+    authorization: authorization === undefined ? undefined : String(authorization),
+  };
+}
