@@ -1,18 +1,23 @@
-// The `trustplane` command: up | server | gateway | agent | keys.
-import { agentCommand } from "./commands/agent.js";
-import { gatewayCommand } from "./commands/gateway.js";
-import { keysCommand } from "./commands/keys.js";
-import { serverCommand } from "./commands/server.js";
-import { upCommand } from "./commands/up.js";
+// The `trustplane` command: up | server | gateway | agent | keys. Each command's
+// module is loaded only when it runs, so `trustplane agent` never loads the
+// control plane's dependencies and `--help` answers at once.
 import { EXIT_FAILURE, EXIT_USAGE, UsageError } from "./usage-error.js";
 import { VERSION } from "./version.js";
 
-const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary: string }> = {
-  up: { run: upCommand, summary: "control plane, gateway and a sandboxed local agent in one process" },
-  server: { run: serverCommand, summary: "the control plane (gRPC)" },
-  gateway: { run: gatewayCommand, summary: "the REST / Connect gateway" },
-  agent: { run: agentCommand, summary: "the node agent" },
-  keys: { run: keysCommand, summary: "create or remove API keys (keys create --role write)" },
+type Run = (argv: string[]) => Promise<void>;
+
+const COMMANDS: Record<string, { load: () => Promise<Run>; summary: string }> = {
+  up: {
+    load: async () => (await import("./commands/up.js")).upCommand,
+    summary: "control plane, gateway and a sandboxed local agent in one process",
+  },
+  server: { load: async () => (await import("./commands/server.js")).serverCommand, summary: "the control plane (gRPC)" },
+  gateway: { load: async () => (await import("./commands/gateway.js")).gatewayCommand, summary: "the REST / Connect gateway" },
+  agent: { load: async () => (await import("./commands/agent.js")).agentCommand, summary: "the node agent" },
+  keys: {
+    load: async () => (await import("./commands/keys.js")).keysCommand,
+    summary: "create or remove API keys (keys create --role write)",
+  },
 };
 
 function help(): string {
@@ -32,7 +37,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = COMMANDS[name];
   if (!command) throw new UsageError(`trustplane: unknown command "${name}" (see trustplane --help)`);
-  await command.run(rest);
+  const run = await command.load();
+  await run(rest);
   return 0;
 }
 

@@ -3,7 +3,7 @@
 import * as net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { ResultStatus } from "../gen/trustplane/v1/common_pb.js";
-import { startGatewayFixture, type GatewayFixture } from "./test-support/gateway-fixture.js";
+import { startGatewayFixture, type GatewayFixture } from "./testing/gateway-fixture.js";
 
 const JOB_ID = "3c5d8f0e-1111-4a4a-9b9b-222233334444";
 const fixtures: GatewayFixture[] = [];

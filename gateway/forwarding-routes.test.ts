@@ -11,7 +11,7 @@ import { ERROR_DETAILS_METADATA_KEY, GrpcStatus, StatusError } from "../common/s
 import { CertificateService, InstallCARequestSchema } from "../gen/trustplane/v1/certificate_pb.js";
 import { ResultStatus } from "../gen/trustplane/v1/common_pb.js";
 import { FileService, ListRequestSchema } from "../gen/trustplane/v1/file_pb.js";
-import { startGatewayFixture, type GatewayFixture } from "./test-support/gateway-fixture.js";
+import { startGatewayFixture, type GatewayFixture } from "./testing/gateway-fixture.js";
 
 const AUTHORIZATION = "Bearer tp_forwarded_key";
 const JOB_ID = "0b6f2a0e-96a4-4d7e-8b0b-4b1f7f8f9c11";

@@ -4,7 +4,7 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { FileService } from "../gen/trustplane/v1/file_pb.js";
-import { startGatewayFixture, type GatewayFixture } from "./test-support/gateway-fixture.js";
+import { startGatewayFixture, type GatewayFixture } from "./testing/gateway-fixture.js";
 
 const fixtures: GatewayFixture[] = [];
 

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { GrpcStatus, StatusError } from "../common/status-error.js";
 import { ResultStatus } from "../gen/trustplane/v1/common_pb.js";
-import { startGatewayFixture, type GatewayFixture } from "./test-support/gateway-fixture.js";
+import { startGatewayFixture, type GatewayFixture } from "./testing/gateway-fixture.js";
 
 const JOB_ID = "7d3f1c52-3b8e-4a59-9a51-0c8d1f6f2a10";
 

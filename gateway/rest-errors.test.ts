@@ -3,7 +3,7 @@
 // query), which never reach the control plane.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { GrpcStatus, StatusError } from "../common/status-error.js";
-import { startGatewayFixture, type GatewayFixture } from "./test-support/gateway-fixture.js";
+import { startGatewayFixture, type GatewayFixture } from "./testing/gateway-fixture.js";
 
 let fixture: GatewayFixture;
 

@@ -11,7 +11,7 @@ import {
 } from "../gen/trustplane/v1/certificate_pb.js";
 import { CertificateSource, ResultStatus, type JobEventSchema } from "../gen/trustplane/v1/common_pb.js";
 import { DeleteRequestSchema, GetRequestSchema, UploadRequestSchema } from "../gen/trustplane/v1/file_pb.js";
-import { startGatewayFixture, type GatewayFixture } from "./test-support/gateway-fixture.js";
+import { startGatewayFixture, type GatewayFixture } from "./testing/gateway-fixture.js";
 
 const JOB_ID = "550e8400-e29b-41d4-a716-446655440000";
 const AUTHORIZATION = "Bearer tp_test_key_123";

@@ -87,7 +87,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const { logger } = options;
   const apiKeys = await ApiKeysFile.open(options.apiKeysFile, logger);
   const joinToken = await JoinToken.fromFile(options.joinTokenFile);
-  const objects = openObjectStore(options.objectStore, options.s3);
+  const objects = await openObjectStore(options.objectStore, options.s3);
   const registry = new AgentRegistry({ offlineRetentionMs: options.offlineRetentionMs });
   const router = new Router(registry);
   const jobs = new JobRunner({ store: options.jobStore ?? new MemoryJobStore(), logger });

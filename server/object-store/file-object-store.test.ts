@@ -37,8 +37,8 @@ describe("openObjectStore", () => {
     ["file:relative/objects", FileObjectStore],
     ["s3://trustplane-objects", S3ObjectStore],
     ["s3://trustplane-objects/some/prefix", S3ObjectStore],
-  ])("opens %s", (url, kind) => {
-    expect(openObjectStore(url, { endpoint: "http://127.0.0.1:9" })).toBeInstanceOf(kind);
+  ])("opens %s", async (url, kind) => {
+    expect(await openObjectStore(url, { endpoint: "http://127.0.0.1:9" })).toBeInstanceOf(kind);
   });
 
   it.each([
@@ -46,7 +46,7 @@ describe("openObjectStore", () => {
     ["s3://", 'object store "s3://": "" is not a valid S3 bucket name'],
     ["s3://Bad_Bucket", 'object store "s3://Bad_Bucket": "Bad_Bucket" is not a valid S3 bucket name'],
     ["ftp://x", 'object store "ftp://x" must be file:DIR or s3://BUCKET'],
-  ])("refuses %s", (url, message) => {
-    expect(() => openObjectStore(url)).toThrow(message);
+  ])("refuses %s", async (url, message) => {
+    await expect(openObjectStore(url)).rejects.toThrow(message);
   });
 });
