@@ -21,11 +21,10 @@ import {
   UpdateCAResponseSchema,
   type DeleteCARequest,
   type InstallCARequest,
-  type JobOptions,
   type ListCARequest,
   type UpdateCARequest,
 } from "../../gen/trustplane/v1/certificate_pb.js";
-import type { JobEvent } from "../../gen/trustplane/v1/common_pb.js";
+import type { JobEvent, JobOptions } from "../../gen/trustplane/v1/common_pb.js";
 import type { ApiKeyPrincipal } from "../auth/api-keys-file.js";
 import type { CallAuthorizer } from "../auth/call-authorizer.js";
 import type { Permission } from "../auth/permissions.js";

@@ -4,7 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { CertificateSource, JobEvent } from "./common_pb.js";
+import type { CertificateSource, JobEvent, JobOptions } from "./common_pb.js";
 import { file_trustplane_v1_common } from "./common_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -12,35 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trustplane/v1/certificate.proto.
  */
 export const file_trustplane_v1_certificate: GenFile = /*@__PURE__*/
-  fileDesc("Ch90cnVzdHBsYW5lL3YxL2NlcnRpZmljYXRlLnByb3RvEg10cnVzdHBsYW5lLnYxIjYKCkpvYk9wdGlvbnMSFwoPdGltZW91dF9zZWNvbmRzGAEgASgNEg8KB2RyeV9ydW4YAiABKAgibAoQSW5zdGFsbENBUmVxdWVzdBIOCgZ0YXJnZXQYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZvYmplY3QYAyABKAkSKgoHb3B0aW9ucxgEIAEoCzIZLnRydXN0cGxhbmUudjEuSm9iT3B0aW9ucyI7ChFJbnN0YWxsQ0FSZXNwb25zZRImCgVldmVudBgBIAEoCzIXLnRydXN0cGxhbmUudjEuSm9iRXZlbnQifQoNTGlzdENBUmVxdWVzdBIOCgZ0YXJnZXQYASABKAkSMAoGc291cmNlGAIgASgOMiAudHJ1c3RwbGFuZS52MS5DZXJ0aWZpY2F0ZVNvdXJjZRIqCgdvcHRpb25zGAMgASgLMhkudHJ1c3RwbGFuZS52MS5Kb2JPcHRpb25zIjgKDkxpc3RDQVJlc3BvbnNlEiYKBWV2ZW50GAEgASgLMhcudHJ1c3RwbGFuZS52MS5Kb2JFdmVudCJrCg9VcGRhdGVDQVJlcXVlc3QSDgoGdGFyZ2V0GAEgASgJEgwKBG5hbWUYAiABKAkSDgoGb2JqZWN0GAMgASgJEioKB29wdGlvbnMYBCABKAsyGS50cnVzdHBsYW5lLnYxLkpvYk9wdGlvbnMiOgoQVXBkYXRlQ0FSZXNwb25zZRImCgVldmVudBgBIAEoCzIXLnRydXN0cGxhbmUudjEuSm9iRXZlbnQiWwoPRGVsZXRlQ0FSZXF1ZXN0Eg4KBnRhcmdldBgBIAEoCRIMCgRuYW1lGAIgASgJEioKB29wdGlvbnMYAyABKAsyGS50cnVzdHBsYW5lLnYxLkpvYk9wdGlvbnMiOgoQRGVsZXRlQ0FSZXNwb25zZRImCgVldmVudBgBIAEoCzIXLnRydXN0cGxhbmUudjEuSm9iRXZlbnQyzQIKEkNlcnRpZmljYXRlU2VydmljZRJQCglJbnN0YWxsQ0ESHy50cnVzdHBsYW5lLnYxLkluc3RhbGxDQVJlcXVlc3QaIC50cnVzdHBsYW5lLnYxLkluc3RhbGxDQVJlc3BvbnNlMAESRwoGTGlzdENBEhwudHJ1c3RwbGFuZS52MS5MaXN0Q0FSZXF1ZXN0Gh0udHJ1c3RwbGFuZS52MS5MaXN0Q0FSZXNwb25zZTABEk0KCFVwZGF0ZUNBEh4udHJ1c3RwbGFuZS52MS5VcGRhdGVDQVJlcXVlc3QaHy50cnVzdHBsYW5lLnYxLlVwZGF0ZUNBUmVzcG9uc2UwARJNCghEZWxldGVDQRIeLnRydXN0cGxhbmUudjEuRGVsZXRlQ0FSZXF1ZXN0Gh8udHJ1c3RwbGFuZS52MS5EZWxldGVDQVJlc3BvbnNlMAFiBnByb3RvMw", [file_trustplane_v1_common]);
-
-/**
- * Options shared by every job.
- *
- * @generated from message trustplane.v1.JobOptions
- */
-export type JobOptions = Message<"trustplane.v1.JobOptions"> & {
-  /**
-   * Per-host answer deadline in seconds; 0 means the default (30), capped at 600.
-   *
-   * @generated from field: uint32 timeout_seconds = 1;
-   */
-  timeoutSeconds: number;
-
-  /**
-   * Every host answers what it would do and touches nothing.
-   *
-   * @generated from field: bool dry_run = 2;
-   */
-  dryRun: boolean;
-};
-
-/**
- * Describes the message trustplane.v1.JobOptions.
- * Use `create(JobOptionsSchema)` to create a new message.
- */
-export const JobOptionsSchema: GenMessage<JobOptions> = /*@__PURE__*/
-  messageDesc(file_trustplane_v1_certificate, 0);
+  fileDesc("Ch90cnVzdHBsYW5lL3YxL2NlcnRpZmljYXRlLnByb3RvEg10cnVzdHBsYW5lLnYxImwKEEluc3RhbGxDQVJlcXVlc3QSDgoGdGFyZ2V0GAEgASgJEgwKBG5hbWUYAiABKAkSDgoGb2JqZWN0GAMgASgJEioKB29wdGlvbnMYBCABKAsyGS50cnVzdHBsYW5lLnYxLkpvYk9wdGlvbnMiOwoRSW5zdGFsbENBUmVzcG9uc2USJgoFZXZlbnQYASABKAsyFy50cnVzdHBsYW5lLnYxLkpvYkV2ZW50In0KDUxpc3RDQVJlcXVlc3QSDgoGdGFyZ2V0GAEgASgJEjAKBnNvdXJjZRgCIAEoDjIgLnRydXN0cGxhbmUudjEuQ2VydGlmaWNhdGVTb3VyY2USKgoHb3B0aW9ucxgDIAEoCzIZLnRydXN0cGxhbmUudjEuSm9iT3B0aW9ucyI4Cg5MaXN0Q0FSZXNwb25zZRImCgVldmVudBgBIAEoCzIXLnRydXN0cGxhbmUudjEuSm9iRXZlbnQiawoPVXBkYXRlQ0FSZXF1ZXN0Eg4KBnRhcmdldBgBIAEoCRIMCgRuYW1lGAIgASgJEg4KBm9iamVjdBgDIAEoCRIqCgdvcHRpb25zGAQgASgLMhkudHJ1c3RwbGFuZS52MS5Kb2JPcHRpb25zIjoKEFVwZGF0ZUNBUmVzcG9uc2USJgoFZXZlbnQYASABKAsyFy50cnVzdHBsYW5lLnYxLkpvYkV2ZW50IlsKD0RlbGV0ZUNBUmVxdWVzdBIOCgZ0YXJnZXQYASABKAkSDAoEbmFtZRgCIAEoCRIqCgdvcHRpb25zGAMgASgLMhkudHJ1c3RwbGFuZS52MS5Kb2JPcHRpb25zIjoKEERlbGV0ZUNBUmVzcG9uc2USJgoFZXZlbnQYASABKAsyFy50cnVzdHBsYW5lLnYxLkpvYkV2ZW50Ms0CChJDZXJ0aWZpY2F0ZVNlcnZpY2USUAoJSW5zdGFsbENBEh8udHJ1c3RwbGFuZS52MS5JbnN0YWxsQ0FSZXF1ZXN0GiAudHJ1c3RwbGFuZS52MS5JbnN0YWxsQ0FSZXNwb25zZTABEkcKBkxpc3RDQRIcLnRydXN0cGxhbmUudjEuTGlzdENBUmVxdWVzdBodLnRydXN0cGxhbmUudjEuTGlzdENBUmVzcG9uc2UwARJNCghVcGRhdGVDQRIeLnRydXN0cGxhbmUudjEuVXBkYXRlQ0FSZXF1ZXN0Gh8udHJ1c3RwbGFuZS52MS5VcGRhdGVDQVJlc3BvbnNlMAESTQoIRGVsZXRlQ0ESHi50cnVzdHBsYW5lLnYxLkRlbGV0ZUNBUmVxdWVzdBofLnRydXN0cGxhbmUudjEuRGVsZXRlQ0FSZXNwb25zZTABYgZwcm90bzM", [file_trustplane_v1_common]);
 
 /**
  * @generated from message trustplane.v1.InstallCARequest
@@ -78,7 +50,7 @@ export type InstallCARequest = Message<"trustplane.v1.InstallCARequest"> & {
  * Use `create(InstallCARequestSchema)` to create a new message.
  */
 export const InstallCARequestSchema: GenMessage<InstallCARequest> = /*@__PURE__*/
-  messageDesc(file_trustplane_v1_certificate, 1);
+  messageDesc(file_trustplane_v1_certificate, 0);
 
 /**
  * @generated from message trustplane.v1.InstallCAResponse
@@ -95,7 +67,7 @@ export type InstallCAResponse = Message<"trustplane.v1.InstallCAResponse"> & {
  * Use `create(InstallCAResponseSchema)` to create a new message.
  */
 export const InstallCAResponseSchema: GenMessage<InstallCAResponse> = /*@__PURE__*/
-  messageDesc(file_trustplane_v1_certificate, 2);
+  messageDesc(file_trustplane_v1_certificate, 1);
 
 /**
  * @generated from message trustplane.v1.ListCARequest
@@ -124,7 +96,7 @@ export type ListCARequest = Message<"trustplane.v1.ListCARequest"> & {
  * Use `create(ListCARequestSchema)` to create a new message.
  */
 export const ListCARequestSchema: GenMessage<ListCARequest> = /*@__PURE__*/
-  messageDesc(file_trustplane_v1_certificate, 3);
+  messageDesc(file_trustplane_v1_certificate, 2);
 
 /**
  * @generated from message trustplane.v1.ListCAResponse
@@ -141,7 +113,7 @@ export type ListCAResponse = Message<"trustplane.v1.ListCAResponse"> & {
  * Use `create(ListCAResponseSchema)` to create a new message.
  */
 export const ListCAResponseSchema: GenMessage<ListCAResponse> = /*@__PURE__*/
-  messageDesc(file_trustplane_v1_certificate, 4);
+  messageDesc(file_trustplane_v1_certificate, 3);
 
 /**
  * @generated from message trustplane.v1.UpdateCARequest
@@ -173,7 +145,7 @@ export type UpdateCARequest = Message<"trustplane.v1.UpdateCARequest"> & {
  * Use `create(UpdateCARequestSchema)` to create a new message.
  */
 export const UpdateCARequestSchema: GenMessage<UpdateCARequest> = /*@__PURE__*/
-  messageDesc(file_trustplane_v1_certificate, 5);
+  messageDesc(file_trustplane_v1_certificate, 4);
 
 /**
  * @generated from message trustplane.v1.UpdateCAResponse
@@ -190,7 +162,7 @@ export type UpdateCAResponse = Message<"trustplane.v1.UpdateCAResponse"> & {
  * Use `create(UpdateCAResponseSchema)` to create a new message.
  */
 export const UpdateCAResponseSchema: GenMessage<UpdateCAResponse> = /*@__PURE__*/
-  messageDesc(file_trustplane_v1_certificate, 6);
+  messageDesc(file_trustplane_v1_certificate, 5);
 
 /**
  * @generated from message trustplane.v1.DeleteCARequest
@@ -217,7 +189,7 @@ export type DeleteCARequest = Message<"trustplane.v1.DeleteCARequest"> & {
  * Use `create(DeleteCARequestSchema)` to create a new message.
  */
 export const DeleteCARequestSchema: GenMessage<DeleteCARequest> = /*@__PURE__*/
-  messageDesc(file_trustplane_v1_certificate, 7);
+  messageDesc(file_trustplane_v1_certificate, 6);
 
 /**
  * @generated from message trustplane.v1.DeleteCAResponse
@@ -234,7 +206,7 @@ export type DeleteCAResponse = Message<"trustplane.v1.DeleteCAResponse"> & {
  * Use `create(DeleteCAResponseSchema)` to create a new message.
  */
 export const DeleteCAResponseSchema: GenMessage<DeleteCAResponse> = /*@__PURE__*/
-  messageDesc(file_trustplane_v1_certificate, 8);
+  messageDesc(file_trustplane_v1_certificate, 7);
 
 /**
  * Certificate operations on the trust stores of the nodes a target matches.

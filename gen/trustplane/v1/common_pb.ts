@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trustplane/v1/common.proto.
  */
 export const file_trustplane_v1_common: GenFile = /*@__PURE__*/
-  fileDesc("Chp0cnVzdHBsYW5lL3YxL2NvbW1vbi5wcm90bxINdHJ1c3RwbGFuZS52MSKvAQoKSG9zdFJlc3VsdBIQCghob3N0bmFtZRgBIAEoCRIrCgZzdGF0dXMYAiABKA4yGy50cnVzdHBsYW5lLnYxLlJlc3VsdFN0YXR1cxIMCgRuYW1lGAMgASgJEg8KB2NoYW5nZWQYBCABKAgSDQoFZXJyb3IYBSABKAkSNAoMY2VydGlmaWNhdGVzGAYgAygLMh4udHJ1c3RwbGFuZS52MS5DZXJ0aWZpY2F0ZUluZm8isQEKD0NlcnRpZmljYXRlSW5mbxIMCgRuYW1lGAEgASgJEjAKBnNvdXJjZRgCIAEoDjIgLnRydXN0cGxhbmUudjEuQ2VydGlmaWNhdGVTb3VyY2USDgoGb2JqZWN0GAMgASgJEg4KBnNoYTI1NhgEIAEoCRIPCgdzdWJqZWN0GAUgASgJEhoKEmZpbmdlcnByaW50X3NoYTI1NhgGIAEoCRIRCglub3RfYWZ0ZXIYByABKAkinAEKCEpvYkV2ZW50EiwKB3N0YXJ0ZWQYASABKAsyGS50cnVzdHBsYW5lLnYxLkpvYlN0YXJ0ZWRIABIrCgZyZXN1bHQYAiABKAsyGS50cnVzdHBsYW5lLnYxLkhvc3RSZXN1bHRIABIsCgdzdW1tYXJ5GAMgASgLMhkudHJ1c3RwbGFuZS52MS5Kb2JTdW1tYXJ5SABCBwoFZXZlbnQiYwoKSm9iU3RhcnRlZBIOCgZqb2JfaWQYASABKAkSEQoJaG9zdG5hbWVzGAIgAygJEhEKCW9wZXJhdGlvbhgDIAEoCRIOCgZ0YXJnZXQYBCABKAkSDwoHZHJ5X3J1bhgFIAEoCCJvCgpKb2JTdW1tYXJ5Eg4KBmpvYl9pZBgBIAEoCRIKCgJvaxgCIAEoDRIOCgZmYWlsZWQYAyABKA0SDwoHc2tpcHBlZBgEIAEoDRITCgtkdXJhdGlvbl9tcxgFIAEoBBIPCgdkcnlfcnVuGAYgASgIKngKDFJlc3VsdFN0YXR1cxIdChlSRVNVTFRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFAoQUkVTVUxUX1NUQVRVU19PSxABEhgKFFJFU1VMVF9TVEFUVVNfRkFJTEVEEAISGQoVUkVTVUxUX1NUQVRVU19TS0lQUEVEEAMqlwEKEUNlcnRpZmljYXRlU291cmNlEiIKHkNFUlRJRklDQVRFX1NPVVJDRV9VTlNQRUNJRklFRBAAEh0KGUNFUlRJRklDQVRFX1NPVVJDRV9DVVNUT00QARIdChlDRVJUSUZJQ0FURV9TT1VSQ0VfU1lTVEVNEAISIAocQ0VSVElGSUNBVEVfU09VUkNFX1VOTUFOQUdFRBADYgZwcm90bzM");
+  fileDesc("Chp0cnVzdHBsYW5lL3YxL2NvbW1vbi5wcm90bxINdHJ1c3RwbGFuZS52MSKvAQoKSG9zdFJlc3VsdBIQCghob3N0bmFtZRgBIAEoCRIrCgZzdGF0dXMYAiABKA4yGy50cnVzdHBsYW5lLnYxLlJlc3VsdFN0YXR1cxIMCgRuYW1lGAMgASgJEg8KB2NoYW5nZWQYBCABKAgSDQoFZXJyb3IYBSABKAkSNAoMY2VydGlmaWNhdGVzGAYgAygLMh4udHJ1c3RwbGFuZS52MS5DZXJ0aWZpY2F0ZUluZm8isQEKD0NlcnRpZmljYXRlSW5mbxIMCgRuYW1lGAEgASgJEjAKBnNvdXJjZRgCIAEoDjIgLnRydXN0cGxhbmUudjEuQ2VydGlmaWNhdGVTb3VyY2USDgoGb2JqZWN0GAMgASgJEg4KBnNoYTI1NhgEIAEoCRIPCgdzdWJqZWN0GAUgASgJEhoKEmZpbmdlcnByaW50X3NoYTI1NhgGIAEoCRIRCglub3RfYWZ0ZXIYByABKAkilwEKCkpvYk9wdGlvbnMSFwoPdGltZW91dF9zZWNvbmRzGAEgASgNEg8KB2RyeV9ydW4YAiABKAgSMQoPbWF4X2NvbmN1cnJlbmN5GAMgASgLMhgudHJ1c3RwbGFuZS52MS5Ib3N0TGltaXQSLAoKbWF4X2Vycm9ycxgEIAEoCzIYLnRydXN0cGxhbmUudjEuSG9zdExpbWl0IjgKCUhvc3RMaW1pdBIPCgVjb3VudBgBIAEoDUgAEhEKB3BlcmNlbnQYAiABKA1IAEIHCgVsaW1pdCKcAQoISm9iRXZlbnQSLAoHc3RhcnRlZBgBIAEoCzIZLnRydXN0cGxhbmUudjEuSm9iU3RhcnRlZEgAEisKBnJlc3VsdBgCIAEoCzIZLnRydXN0cGxhbmUudjEuSG9zdFJlc3VsdEgAEiwKB3N1bW1hcnkYAyABKAsyGS50cnVzdHBsYW5lLnYxLkpvYlN1bW1hcnlIAEIHCgVldmVudCJjCgpKb2JTdGFydGVkEg4KBmpvYl9pZBgBIAEoCRIRCglob3N0bmFtZXMYAiADKAkSEQoJb3BlcmF0aW9uGAMgASgJEg4KBnRhcmdldBgEIAEoCRIPCgdkcnlfcnVuGAUgASgIIm8KCkpvYlN1bW1hcnkSDgoGam9iX2lkGAEgASgJEgoKAm9rGAIgASgNEg4KBmZhaWxlZBgDIAEoDRIPCgdza2lwcGVkGAQgASgNEhMKC2R1cmF0aW9uX21zGAUgASgEEg8KB2RyeV9ydW4YBiABKAgqeAoMUmVzdWx0U3RhdHVzEh0KGVJFU1VMVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIUChBSRVNVTFRfU1RBVFVTX09LEAESGAoUUkVTVUxUX1NUQVRVU19GQUlMRUQQAhIZChVSRVNVTFRfU1RBVFVTX1NLSVBQRUQQAyqXAQoRQ2VydGlmaWNhdGVTb3VyY2USIgoeQ0VSVElGSUNBVEVfU09VUkNFX1VOU1BFQ0lGSUVEEAASHQoZQ0VSVElGSUNBVEVfU09VUkNFX0NVU1RPTRABEh0KGUNFUlRJRklDQVRFX1NPVVJDRV9TWVNURU0QAhIgChxDRVJUSUZJQ0FURV9TT1VSQ0VfVU5NQU5BR0VEEANiBnByb3RvMw");
 
 /**
  * One host's answer to a job, as the REST API shows it in `results`.
@@ -127,6 +127,84 @@ export const CertificateInfoSchema: GenMessage<CertificateInfo> = /*@__PURE__*/
   messageDesc(file_trustplane_v1_common, 1);
 
 /**
+ * Options shared by every job.
+ *
+ * @generated from message trustplane.v1.JobOptions
+ */
+export type JobOptions = Message<"trustplane.v1.JobOptions"> & {
+  /**
+   * Per-host answer deadline in seconds; 0 means the default (30), capped at 600.
+   *
+   * @generated from field: uint32 timeout_seconds = 1;
+   */
+  timeoutSeconds: number;
+
+  /**
+   * Every host answers what it would do and touches nothing.
+   *
+   * @generated from field: bool dry_run = 2;
+   */
+  dryRun: boolean;
+
+  /**
+   * At most this many hosts work on the command at once; the next starts as soon as
+   * one finishes. Unset: no limit.
+   *
+   * @generated from field: trustplane.v1.HostLimit max_concurrency = 3;
+   */
+  maxConcurrency?: HostLimit | undefined;
+
+  /**
+   * Once more than this many hosts have failed, no further host is started; those
+   * answer SKIPPED, `max errors reached`. Unset: no limit. Zero is a limit.
+   *
+   * @generated from field: trustplane.v1.HostLimit max_errors = 4;
+   */
+  maxErrors?: HostLimit | undefined;
+};
+
+/**
+ * Describes the message trustplane.v1.JobOptions.
+ * Use `create(JobOptionsSchema)` to create a new message.
+ */
+export const JobOptionsSchema: GenMessage<JobOptions> = /*@__PURE__*/
+  messageDesc(file_trustplane_v1_common, 2);
+
+/**
+ * A number of hosts, absolute or as a percentage of the job's matched hosts
+ * (rounded up, at least 1 for concurrency).
+ *
+ * @generated from message trustplane.v1.HostLimit
+ */
+export type HostLimit = Message<"trustplane.v1.HostLimit"> & {
+  /**
+   * @generated from oneof trustplane.v1.HostLimit.limit
+   */
+  limit: {
+    /**
+     * @generated from field: uint32 count = 1;
+     */
+    value: number;
+    case: "count";
+  } | {
+    /**
+     * 0 to 100.
+     *
+     * @generated from field: uint32 percent = 2;
+     */
+    value: number;
+    case: "percent";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message trustplane.v1.HostLimit.
+ * Use `create(HostLimitSchema)` to create a new message.
+ */
+export const HostLimitSchema: GenMessage<HostLimit> = /*@__PURE__*/
+  messageDesc(file_trustplane_v1_common, 3);
+
+/**
  * One event of a job's stream: started, then one result per host, then summary.
  *
  * @generated from message trustplane.v1.JobEvent
@@ -161,7 +239,7 @@ export type JobEvent = Message<"trustplane.v1.JobEvent"> & {
  * Use `create(JobEventSchema)` to create a new message.
  */
 export const JobEventSchema: GenMessage<JobEvent> = /*@__PURE__*/
-  messageDesc(file_trustplane_v1_common, 2);
+  messageDesc(file_trustplane_v1_common, 4);
 
 /**
  * First event of every job stream: the job id and the hosts the target matched.
@@ -205,7 +283,7 @@ export type JobStarted = Message<"trustplane.v1.JobStarted"> & {
  * Use `create(JobStartedSchema)` to create a new message.
  */
 export const JobStartedSchema: GenMessage<JobStarted> = /*@__PURE__*/
-  messageDesc(file_trustplane_v1_common, 3);
+  messageDesc(file_trustplane_v1_common, 5);
 
 /**
  * Last event of every job stream.
@@ -249,7 +327,7 @@ export type JobSummary = Message<"trustplane.v1.JobSummary"> & {
  * Use `create(JobSummarySchema)` to create a new message.
  */
 export const JobSummarySchema: GenMessage<JobSummary> = /*@__PURE__*/
-  messageDesc(file_trustplane_v1_common, 4);
+  messageDesc(file_trustplane_v1_common, 6);
 
 /**
  * The outcome of one command on one host.
