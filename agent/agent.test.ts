@@ -1,6 +1,7 @@
 // The agent's stream against a fake control plane on 127.0.0.1: join token, hello,
 // commands and results, command memory, heartbeats, reconnect, stop.
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
 import { execFileSync } from "node:child_process";
 import { once } from "node:events";
 import { access, mkdtemp, open, readFile, writeFile } from "node:fs/promises";
@@ -13,7 +14,7 @@ import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { CommandSchema, type Hello, ListCACommandSchema } from "../gen/trustplane/v1/agent_pb.js";
 import { CertificateSource, ResultStatus } from "../gen/trustplane/v1/common_pb.js";
 import { makeCa, type TestCa } from "../test/fixtures/pki.js";
-import { type Agent, type AgentOptions, startAgent } from "./agent.js";
+import { type Agent, type AgentDisconnectedEvent, type AgentOptions, type AgentRefusedEvent, startAgent } from "./agent.js";
 import { FakeControlPlane } from "./testing/fake-control-plane.js";
 import { installCommand, makeSandboxRoot, makeStandIn, removeDir, silentLogger, type StandIn } from "./testing/sandbox-root.js";
 
@@ -168,6 +169,7 @@ describe("agent stream", () => {
     const cp = await plane({ joinToken: "another-token" });
     const { root } = await sandbox();
     const lines: { level: number; msg: string; code?: string }[] = [];
+    const refusals: AgentRefusedEvent[] = [];
     const refused = new Promise<void>((resolve) => {
       const sink = new Writable({
         write(chunk, _encoding, callback) {
@@ -177,17 +179,65 @@ describe("agent stream", () => {
           callback();
         },
       });
-      agent({ servers: [cp.address], root, logger: pino({ level: "info" }, sink) });
+      agent({ servers: [cp.address], root, logger: pino({ level: "info" }, sink) }).on("refused", (event) => refusals.push(event));
     });
     await refused;
     const error = lines.find((line) => line.level === 50)!;
     expect(error.msg).toBe("control plane refused the agent: join token is not valid");
     expect(error.code).toBe("UNAUTHENTICATED");
     expect(JSON.stringify(lines)).not.toContain(TOKEN);
+    expect(refusals[0]).toEqual({ server: cp.address, code: grpc.status.UNAUTHENTICATED, details: "join token is not valid" });
 
     // Fixed on the server side: the agent gets in on a later attempt.
     cp.acceptedToken = TOKEN;
     await agents[0]!.waitConnected(10_000);
+  });
+
+  it("retries with full-jitter back-off that doubles per attempt up to the cap", async () => {
+    const dead = await freePort();
+    const { root } = await sandbox();
+    const a = agent({ servers: [`127.0.0.1:${dead}`], root, backoff: { baseMs: 8, capMs: 40 } });
+    const events = await new Promise<AgentDisconnectedEvent[]>((resolve) => {
+      const seen: AgentDisconnectedEvent[] = [];
+      a.on("disconnected", (event: AgentDisconnectedEvent) => {
+        if (seen.push(event) === 8) resolve(seen);
+      });
+    });
+    const ceilings = [8, 16, 32, 40, 40, 40, 40, 40];
+    events.forEach((event, attempt) => {
+      expect(event).toMatchObject({ server: `127.0.0.1:${dead}`, code: grpc.status.UNAVAILABLE, connected: false });
+      expect(Number.isInteger(event.retryInMs)).toBe(true);
+      expect(event.retryInMs).toBeGreaterThanOrEqual(0);
+      expect(event.retryInMs).toBeLessThan(ceilings[attempt]!);
+    });
+  });
+
+  it("answers a command of a kind it does not know (a newer control plane's) FAILED, by its id", async () => {
+    const cp = await plane();
+    const { root } = await sandbox();
+    const a = agent({ servers: [cp.address], root });
+    await a.waitConnected(5_000);
+    const known = toBinary(CommandSchema, create(CommandSchema, { id: "future-1", jobId: "job-9" }));
+    // Field 13, length-delimited, 3 bytes: a kind this agent's proto does not have.
+    cp.sendCommandBytes(Buffer.concat([known, Buffer.from([0x6a, 0x03, 0x0a, 0x01, 0x78])]));
+    expect(await cp.nextResult()).toMatchObject({ commandId: "future-1", status: ResultStatus.FAILED, error: "unsupported command" });
+  });
+
+  it("a frame that does not parse ends the stream; the agent reconnects and keeps answering", async () => {
+    const cp = await plane();
+    const { root } = await sandbox();
+    const a = agent({ servers: [cp.address], root });
+    await a.waitConnected(5_000);
+    const disconnected = once(a, "disconnected");
+    const reconnected = new Promise((resolve) => a.on("connected", resolve));
+    // Field 2 (command) claims 5 bytes and carries 1.
+    cp.sendFrame(Buffer.from([0x12, 0x05, 0x0a]));
+    const [event] = (await disconnected) as [AgentDisconnectedEvent];
+    expect(event).toMatchObject({ code: grpc.status.INTERNAL, connected: true });
+    await reconnected;
+    const list = create(CommandSchema, { id: "after-1", kind: { case: "listCa", value: create(ListCACommandSchema, {}) } });
+    cp.send(list);
+    expect(await cp.nextResult()).toMatchObject({ commandId: "after-1", status: ResultStatus.OK });
   });
 
   it("stop() finishes the command in progress, then closes the stream", async () => {
@@ -217,14 +267,19 @@ describe("agent stream", () => {
     await waitFor(() => access(join(gate, "started")).then(() => true, () => false));
 
     const events: string[] = [];
-    const result = cp.nextResult().then((r) => events.push(`result ${r.commandId} ${r.status}`));
     const ended = once(cp, "end").then(() => events.push("stream end"));
     const stopped = a.stop().then(() => events.push("stopped"));
+    // A command arriving while stopping is answered at once and not run.
+    const late = installCommand("late", ca.certPem);
+    cp.send(late);
+    expect(await cp.nextResult()).toMatchObject({ commandId: late.id, status: ResultStatus.FAILED, error: "agent is stopping" });
+    const result = cp.nextResult().then((r) => events.push(`result ${r.commandId} ${r.status}`));
     const fifo = await open(join(gate, "fifo"), "w");
     await fifo.write("go\n");
     await fifo.close();
     await Promise.all([result, ended, stopped]);
     expect(events).toEqual([`result ${install.id} ${ResultStatus.OK}`, "stream end", "stopped"]);
+    await expect(access(join(root, "etc/pki/ca-trust/source/anchors/trustplane-late.crt"))).rejects.toThrow(/ENOENT/);
     expect(await readFile(join(root, "etc/pki/ca-trust/source/anchors/trustplane-slow.crt"), "utf8")).toBe(ca.certPem);
     await expect(a.waitConnected(10)).rejects.toThrow("agent stopped");
   });

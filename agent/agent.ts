@@ -1,6 +1,8 @@
-// The node agent: dials a control plane over AgentService.Connect, says hello,
-// hands each command to a CommandHandler and writes back its result. Reconnects
-// forever with full-jitter back-off, failing over among the configured servers.
+// The node agent: dials a control plane over AgentService.Connect (plaintext, TLS
+// or mutual TLS), says hello, hands each command to a CommandHandler and writes
+// back its result. Reconnects forever with full-jitter back-off, failing over among
+// the configured servers; a refusal by the control plane is logged and emitted, and
+// retried like any other failure.
 //
 // Each agent owns its grpc-js Client (a new channel per connection attempt, local
 // subchannel pool), so many agents in one process each have their own TCP
@@ -13,6 +15,7 @@ import { grpcServiceDefinition } from "../common/grpc-service-definition.js";
 import type { Logger } from "../common/logger.js";
 import { JOIN_TOKEN_METADATA_KEY } from "../common/metadata-keys.js";
 import { isValidHostname, labelsProblem } from "../common/names.js";
+import { ERROR_DETAILS_METADATA_KEY } from "../common/status-error.js";
 import {
   AgentService,
   type Command,
@@ -29,6 +32,7 @@ import { ResultStatus } from "../gen/trustplane/v1/common_pb.js";
 import { AgentStateFile } from "./agent-state.js";
 import { type BackoffSettings, DEFAULT_BACKOFF, fullJitterDelay } from "./backoff.js";
 import { CertificateProcessor } from "./certificate-processor.js";
+import { type AgentChannelSecurity, type AgentTlsOptions, agentChannelSecurity } from "./channel-credentials.js";
 import type { CommandHandler } from "./command-handler.js";
 import { CommandMemory } from "./command-memory.js";
 import { readOsRelease } from "./os-release.js";
@@ -41,8 +45,13 @@ export interface AgentOptions {
   labels: Record<string, string>;
   /** "/" in production; a sandbox directory in tests and `trustplane up`. */
   root: string;
-  /** Sent as metadata `x-trustplane-join-token`. */
-  joinToken: string;
+  /**
+   * Sent as metadata `x-trustplane-join-token`. Required unless `tls` carries a
+   * client certificate (mutual TLS); empty or absent sends no token.
+   */
+  joinToken?: string;
+  /** TLS to the control plane; mutual TLS with `certPem` and `keyPem`. Without it the channel is plaintext. */
+  tls?: AgentTlsOptions;
   /** A program run instead of the family's rebuild binary, with the same arguments. */
   updateCommand?: string;
   version: string;
@@ -51,7 +60,41 @@ export interface AgentOptions {
   backoff?: { baseMs?: number; capMs?: number };
 }
 
-/** Events: "connected" (after a welcome, with `{ server, sessionId }`), "disconnected" (with `{ server, code, details }`). */
+export type { AgentTlsOptions };
+
+/** "connected": the control plane welcomed the agent. */
+export interface AgentConnectedEvent {
+  server: string;
+  sessionId: string;
+}
+
+/** "disconnected": a stream ended, welcomed or not (a failed connection attempt too). */
+export interface AgentDisconnectedEvent {
+  server: string;
+  /** The gRPC status code the stream ended with (`grpc.status`). */
+  code: number;
+  details: string;
+  /** Whether the stream had been welcomed (false: the attempt never got in). */
+  connected: boolean;
+  /** Delay before the next attempt; undefined when the agent is stopping. */
+  retryInMs?: number;
+}
+
+/** "refused": the control plane refused this agent (bad join token, hello or certificate identity). */
+export interface AgentRefusedEvent {
+  server: string;
+  /** UNAUTHENTICATED, PERMISSION_DENIED or INVALID_ARGUMENT (`grpc.status`). */
+  code: number;
+  /** The control plane's message, e.g. `agent certificate is for "web-1", not "web-2"`. */
+  details: string;
+}
+
+/**
+ * Events: "connected" (AgentConnectedEvent), "disconnected" (AgentDisconnectedEvent,
+ * after every stream or attempt that ends), "refused" (AgentRefusedEvent, before the
+ * "disconnected" of that attempt; the agent keeps retrying with back-off), "error"
+ * (the agent could not start, e.g. os-release unreadable).
+ */
 export interface Agent extends EventEmitter {
   readonly hostname: string;
   /** Resolves at once when connected, else at the next welcome; rejects on timeout or stop. */
@@ -65,7 +108,11 @@ export function startAgent(options: AgentOptions): Agent {
   if (!isValidHostname(options.hostname)) throw new Error(`agent hostname "${options.hostname}" is not a valid RFC 1123 host name`);
   const labelProblem = labelsProblem(options.labels);
   if (labelProblem) throw new Error(labelProblem);
-  const agent = new StreamAgent(options);
+  const security = agentChannelSecurity(options.tls);
+  if (!options.joinToken && !security.clientCertificate) {
+    throw new Error("agent needs a join token unless it presents a client certificate (mutual TLS)");
+  }
+  const agent = new StreamAgent(options, security);
   agent.start();
   return agent;
 }
@@ -77,6 +124,10 @@ const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   "grpc.keepalive_timeout_ms": 5_000,
   "grpc.keepalive_permit_without_calls": 1,
 };
+/** Statuses by which the control plane refuses an agent (token, hello, certificate identity). */
+const REFUSAL_CODES = new Set<number>([grpc.status.UNAUTHENTICATED, grpc.status.PERMISSION_DENIED, grpc.status.INVALID_ARGUMENT]);
+/** How grpc-js words a failed TLS handshake (certificate refused, untrusted or misnamed) in UNAVAILABLE's details. */
+const TLS_FAILURE = /certificate|altnames|SSL routines|TLS/i;
 /** How long stop() waits for the control plane to close a half-closed stream before cancelling it. */
 const STOP_CLOSE_GRACE_MS = 1_000;
 /** How long stop() lets the command in progress finish (a rebuild may hang) before closing anyway. */
@@ -99,6 +150,8 @@ class StreamAgent extends EventEmitter implements Agent {
   readonly hostname: string;
   private readonly logger: Logger;
   private readonly backoff: BackoffSettings;
+  private readonly credentials: grpc.ChannelCredentials;
+  private readonly channelOptions: grpc.ChannelOptions;
   private readonly memory = new CommandMemory();
   private handler: CommandHandler | undefined;
   /** The hello, encoded once per agent. */
@@ -117,8 +170,13 @@ class StreamAgent extends EventEmitter implements Agent {
   private stopped: Promise<void> | undefined;
   private callClosed: (() => void) | undefined;
 
-  constructor(private readonly options: AgentOptions) {
+  constructor(
+    private readonly options: AgentOptions,
+    security: AgentChannelSecurity,
+  ) {
     super();
+    this.credentials = security.credentials;
+    this.channelOptions = { ...CHANNEL_OPTIONS, ...security.channelOptions };
     this.hostname = options.hostname;
     // Callers often bind the hostname already; bind it once.
     this.logger = "hostname" in options.logger.bindings() ? options.logger : options.logger.child({ hostname: options.hostname });
@@ -181,9 +239,9 @@ class StreamAgent extends EventEmitter implements Agent {
   private connect(): void {
     this.retryTimer = undefined;
     if (this.stopping) return;
-    const client = new grpc.Client(this.server, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    const client = new grpc.Client(this.server, this.credentials, this.channelOptions);
     const metadata = new grpc.Metadata();
-    metadata.set(JOIN_TOKEN_METADATA_KEY, this.options.joinToken);
+    if (this.options.joinToken) metadata.set(JOIN_TOKEN_METADATA_KEY, this.options.joinToken);
     const call = client.makeBidiStreamRequest(CONNECT_METHOD.path, serializeRequest, deserializeResponse, metadata);
     this.client = client;
     this.call = call;
@@ -225,7 +283,7 @@ class StreamAgent extends EventEmitter implements Agent {
       waiter.resolve();
     }
     this.waiters.clear();
-    this.emit("connected", { server: this.server, sessionId });
+    this.emit("connected", { server: this.server, sessionId } satisfies AgentConnectedEvent);
   }
 
   private sendHeartbeat(): void {
@@ -240,7 +298,9 @@ class StreamAgent extends EventEmitter implements Agent {
 
   private onCommand(call: AgentCall, command: Command): void {
     if (this.stopping) {
+      // Answered at once, so the control plane need not wait for the stream to end.
       this.logger.debug({ commandId: command.id }, "stopping: not starting a new command");
+      this.sendResult(call, create(CommandResultSchema, { commandId: command.id, status: ResultStatus.FAILED, error: "agent is stopping" }));
       return;
     }
     const handler = this.handler!;
@@ -273,16 +333,21 @@ class StreamAgent extends EventEmitter implements Agent {
     const wasConnected = this.connected;
     this.connected = false;
     const server = this.server;
-    if (wasConnected) this.emit("disconnected", { server, code: status.code, details: status.details });
     if (this.stopping) {
+      this.emit("disconnected", { server, code: status.code, details: status.details, connected: wasConnected } satisfies AgentDisconnectedEvent);
       this.callClosed?.();
       return;
     }
     const delayMs = fullJitterDelay(this.attempt, this.backoff);
     this.attempt++;
     const fields = { server, code: grpc.status[status.code] ?? status.code, details: status.details, retryInMs: delayMs };
-    if (status.code === grpc.status.UNAUTHENTICATED || status.code === grpc.status.INVALID_ARGUMENT) {
-      this.logger.error(fields, `control plane refused the agent: ${status.details}`);
+    if (REFUSAL_CODES.has(status.code)) {
+      const hint = status.metadata?.get(ERROR_DETAILS_METADATA_KEY)[0];
+      this.logger.error(hint ? { ...fields, hint: String(hint) } : fields, `control plane refused the agent: ${status.details}`);
+      this.emit("refused", { server, code: status.code, details: status.details } satisfies AgentRefusedEvent);
+    } else if (status.code === grpc.status.UNAVAILABLE && TLS_FAILURE.test(status.details)) {
+      // A configuration problem on one side, not a passing outage: an operator must see it.
+      this.logger.error(fields, "TLS handshake with the control plane failed");
     } else if (wasConnected) {
       this.logger.warn(fields, "disconnected from the control plane");
     } else {
@@ -290,6 +355,13 @@ class StreamAgent extends EventEmitter implements Agent {
     }
     this.pickAnotherServer();
     this.retryTimer = setTimeout(() => this.connect(), delayMs);
+    this.emit("disconnected", {
+      server,
+      code: status.code,
+      details: status.details,
+      connected: wasConnected,
+      retryInMs: delayMs,
+    } satisfies AgentDisconnectedEvent);
   }
 
   private pickAnotherServer(): void {

@@ -1,7 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { fullJitterDelay } from "./backoff.js";
+import { DEFAULT_BACKOFF, fullJitterDelay } from "./backoff.js";
 
 describe("fullJitterDelay", () => {
+  it("defaults to DESIGN's figures: base 0.5 s, cap 30 s", () => {
+    expect(DEFAULT_BACKOFF).toEqual({ baseMs: 500, capMs: 30_000 });
+  });
+
   const settings = { baseMs: 500, capMs: 30_000 };
   it.each([
     [0, 500],

@@ -1,10 +1,11 @@
 // Executes certificate commands (install_ca, delete_ca, list_ca) against one trust
-// store, one at a time. Nothing is written before the input is validated; a failed
-// rebuild or bundle check puts the previous anchor back and rebuilds again.
+// store, one at a time. Nothing is written before the input is validated and the
+// anchors and state directories are known to be real directories inside the root;
+// a failed rebuild or bundle check puts the previous anchor back and rebuilds again.
 import { create } from "@bufbuild/protobuf";
 import type { X509Certificate } from "node:crypto";
 import { lstat, readdir, readFile, stat, unlink } from "node:fs/promises";
-import { join, relative } from "node:path";
+import { dirname, join, relative } from "node:path";
 import type { Logger } from "../common/logger.js";
 import { CA_NAME_PATTERN, isValidCaName } from "../common/names.js";
 import {
@@ -27,6 +28,7 @@ import {
   validateCertificatePem,
 } from "./certificate-pem.js";
 import type { CommandHandler } from "./command-handler.js";
+import { confinedDirectoryProblem } from "./confined-directory.js";
 import type { RebuildReason, TrustStore } from "./trust-store/trust-store.js";
 
 const ANCHOR_PREFIX = "trustplane-";
@@ -82,13 +84,15 @@ export class CertificateProcessor implements CommandHandler {
     return create(CommandResultSchema, { commandId: command.id, ...outcome });
   }
 
-  private dispatch(command: Command): Promise<Outcome> {
+  private async dispatch(command: Command): Promise<Outcome> {
     const kind = command.kind;
-    if (kind.case === undefined) return Promise.resolve(failed("unsupported command"));
+    if (kind.case === undefined) return failed("unsupported command");
     const store = this.options.trustStore;
     if (!store) {
-      return Promise.resolve({ status: ResultStatus.SKIPPED, changed: false, error: this.options.unsupportedReason, certificates: [] });
+      return { status: ResultStatus.SKIPPED, changed: false, error: this.options.unsupportedReason, certificates: [] };
     }
+    const problem = await this.directoriesProblem(store, kind.case !== "listCa");
+    if (problem) return failed(problem);
     switch (kind.case) {
       case "installCa":
         return this.install(store, kind.value, command.dryRun);
@@ -97,8 +101,15 @@ export class CertificateProcessor implements CommandHandler {
       case "listCa":
         return this.list(store, kind.value);
       default:
-        return Promise.resolve(failed("unsupported command"));
+        return failed("unsupported command");
     }
+  }
+
+  /** Refuses a trust store whose anchors (or, for writes, state) directory could lead a write outside the root. */
+  private async directoriesProblem(store: TrustStore, writes: boolean): Promise<string | undefined> {
+    const anchors = await confinedDirectoryProblem(store.root, store.anchorsDir, "anchors directory");
+    if (anchors || !writes) return anchors;
+    return confinedDirectoryProblem(store.root, dirname(this.options.state.path), "state directory");
   }
 
   private async install(store: TrustStore, command: InstallCACommand, dryRun: boolean): Promise<Outcome> {
@@ -204,6 +215,7 @@ export class CertificateProcessor implements CommandHandler {
   }
 
   private async list(store: TrustStore, command: ListCACommand): Promise<Outcome> {
+    if (CertificateSource[command.source] === undefined) return failed(`unknown certificate source ${command.source}`);
     const wanted = (source: CertificateSource) =>
       command.source === CertificateSource.UNSPECIFIED || command.source === source;
     const certificates: CertificateInfo[] = [];

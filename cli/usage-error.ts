@@ -5,5 +5,8 @@ export class UsageError extends Error {
 
 /** Exit codes scripts can rely on. */
 export const EXIT_OK = 0;
+/** A failure of the command, or, for a job, at least one host that did not answer ok or skipped. */
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
+/** The gateway refused the call or could not be reached (a Connect/gRPC status). */
+export const EXIT_API_ERROR = 3;

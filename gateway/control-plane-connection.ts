@@ -1,7 +1,7 @@
 // The gateway's one connection to the control plane: an HTTP/2 session (kept alive
 // with PINGs) under a gRPC transport that every forwarded call and every REST
 // route shares, plus the readiness check of GET /health/ready.
-import { ConnectError, type Transport } from "@connectrpc/connect";
+import { ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
 import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
 import { HttpError } from "./error-body.js";
 
@@ -18,6 +18,8 @@ export interface ControlPlaneConnectionOptions {
   address: string;
   /** How long the readiness check waits for a connection. */
   readyTimeoutMs?: number;
+  /** Run around every call on the transport. */
+  interceptors?: Interceptor[];
 }
 
 const KEEPALIVE = { pingIntervalMs: 30_000, pingTimeoutMs: 10_000 } as const;
@@ -26,7 +28,7 @@ const DEFAULT_READY_TIMEOUT_MS = 2_000;
 export function connectControlPlane(options: ControlPlaneConnectionOptions): ControlPlaneConnection {
   const baseUrl = `http://${options.address}`;
   const sessionManager = new Http2SessionManager(baseUrl, KEEPALIVE);
-  const transport = createGrpcTransport({ baseUrl, sessionManager });
+  const transport = createGrpcTransport({ baseUrl, sessionManager, interceptors: options.interceptors ?? [] });
   const readyTimeoutMs = options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
 
   return {

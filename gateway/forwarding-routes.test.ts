@@ -11,6 +11,8 @@ import { ERROR_DETAILS_METADATA_KEY, GrpcStatus, StatusError } from "../common/s
 import { CertificateService, InstallCARequestSchema } from "../gen/trustplane/v1/certificate_pb.js";
 import { ResultStatus } from "../gen/trustplane/v1/common_pb.js";
 import { FileService, ListRequestSchema } from "../gen/trustplane/v1/file_pb.js";
+import { FleetService, ForgetAgentRequestSchema } from "../gen/trustplane/v1/fleet_pb.js";
+import { JobService, WatchJobRequestSchema } from "../gen/trustplane/v1/job_pb.js";
 import { startGatewayFixture, type GatewayFixture } from "./testing/gateway-fixture.js";
 
 const AUTHORIZATION = "Bearer tp_forwarded_key";
@@ -69,6 +71,37 @@ describe.each(transports)("%s", (_name, makeTransport) => {
         authorization: AUTHORIZATION,
         request: create(InstallCARequestSchema, request),
       },
+    ]);
+  });
+
+  it("forwards JobService and FleetService", async () => {
+    fixture.fake.streams.set("watchJob", (_request, send) => {
+      send({ event: { case: "started", value: { jobId: JOB_ID, hostnames: ["web-1"] } } });
+      send({ event: { case: "summary", value: { jobId: JOB_ID } } });
+    });
+    fixture.fake.unaries.set("forgetAgent", () => {
+      throw new StatusError(GrpcStatus.FAILED_PRECONDITION, 'agent "web-1" is online', "stop it first");
+    });
+    const transport = makeTransport(fixture.gateway.url);
+    const jobs = createClient(JobService, transport);
+    const cases: string[] = [];
+    for await (const response of jobs.watchJob({ id: JOB_ID }, { headers: { authorization: AUTHORIZATION } })) {
+      cases.push(response.event?.event.case ?? "none");
+    }
+    expect(cases).toEqual(["started", "summary"]);
+    const fleet = createClient(FleetService, transport);
+    const error = await fleet.forgetAgent({ hostname: "web-1" }, { headers: { authorization: AUTHORIZATION } }).then(
+      () => undefined,
+      (reason: unknown) => reason as ConnectError,
+    );
+    expect([error?.code, error?.rawMessage, error?.metadata.get(ERROR_DETAILS_METADATA_KEY)]).toEqual([
+      Code.FailedPrecondition,
+      'agent "web-1" is online',
+      "stop it first",
+    ]);
+    expect(fixture.fake.calls).toEqual([
+      { method: "watchJob", authorization: AUTHORIZATION, request: create(WatchJobRequestSchema, { id: JOB_ID }) },
+      { method: "forgetAgent", authorization: AUTHORIZATION, request: create(ForgetAgentRequestSchema, { hostname: "web-1" }) },
     ]);
   });
 

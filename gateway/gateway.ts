@@ -7,12 +7,18 @@ import { createClient } from "@connectrpc/connect";
 import type { Logger } from "../common/logger.js";
 import { CertificateService } from "../gen/trustplane/v1/certificate_pb.js";
 import { FileService } from "../gen/trustplane/v1/file_pb.js";
+import { FleetService } from "../gen/trustplane/v1/fleet_pb.js";
+import { JobService } from "../gen/trustplane/v1/job_pb.js";
+import { callErrorInterceptor } from "./call-error-interceptor.js";
 import { answerClientError } from "./client-error.js";
 import { connectControlPlane } from "./control-plane-connection.js";
 import { listenDualProtocol, type RequestListener } from "./dual-protocol-server.js";
 import { forwardServices } from "./forwarding-routes.js";
+import { GatewayMetrics } from "./gateway-metrics.js";
+import { openApiDocument, type OpenApiDocument } from "./openapi-document.js";
 import { createRestHandler } from "./rest-handler.js";
-import { REST_ROUTES, type RestApi } from "./rest-routes.js";
+import type { RestApi } from "./rest-route.js";
+import { REST_ROUTES } from "./rest-routes.js";
 
 export interface GatewayOptions {
   /** `host:port` to listen on, such as "127.0.0.1:8080"; port 0 picks a free port. */
@@ -24,6 +30,8 @@ export interface GatewayOptions {
   maxBodyBytes?: number;
   /** How long close() lets in-flight requests finish; default 10 s. */
   shutdownGraceMs?: number;
+  /** Put prom-client's process and Node.js metrics on GET /metrics; default true. */
+  processMetrics?: boolean;
 }
 
 export interface Gateway {
@@ -34,7 +42,7 @@ export interface Gateway {
 }
 
 /** The client API the gateway serves; agents talk to the control plane directly. */
-const FORWARDED_SERVICES = [CertificateService, FileService] as const;
+const FORWARDED_SERVICES = [CertificateService, FileService, JobService, FleetService] as const;
 
 const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
@@ -43,27 +51,41 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { host, port } = splitHostPort(options.httpAddress);
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const logger = options.logger;
-  const controlPlane = connectControlPlane({ address: options.controlPlaneAddress });
+  const metrics = new GatewayMetrics({
+    rpcPaths: FORWARDED_SERVICES.flatMap((service) => service.methods.map((method) => `/${service.typeName}/${method.name}`)),
+    processMetrics: options.processMetrics ?? true,
+  });
+  const controlPlane = connectControlPlane({
+    address: options.controlPlaneAddress,
+    interceptors: [callErrorInterceptor((code) => metrics.controlPlaneError(code))],
+  });
 
+  let document: OpenApiDocument | undefined;
   const api: RestApi = {
     certificates: createClient(CertificateService, controlPlane.transport),
     files: createClient(FileService, controlPlane.transport),
+    jobs: createClient(JobService, controlPlane.transport),
+    fleet: createClient(FleetService, controlPlane.transport),
     checkReady: () => controlPlane.checkReady(),
+    metrics: metrics.registry,
+    openApiDocument: () => (document ??= openApiDocument(REST_ROUTES)),
   };
   const handler = connectNodeAdapter({
     routes: (router) => forwardServices(router, FORWARDED_SERVICES, controlPlane.transport),
-    fallback: createRestHandler({ routes: REST_ROUTES, api, maxBodyBytes, logger }),
+    fallback: createRestHandler({ routes: REST_ROUTES, api, maxBodyBytes, logger, observer: metrics }),
     readMaxBytes: maxBodyBytes,
   });
   const listener: RequestListener = (request, response) => {
     const started = performance.now();
     response.once("close", () => {
+      const durationMs = performance.now() - started;
+      metrics.requestFinished(request, response.statusCode, durationMs / 1000);
       logger.info(
         {
           method: request.method,
           path: pathOf(request.url),
           status: response.statusCode,
-          durationMs: Math.round((performance.now() - started) * 10) / 10,
+          durationMs: Math.round(durationMs * 10) / 10,
           httpVersion: request.httpVersion,
         },
         "request",

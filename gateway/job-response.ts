@@ -1,7 +1,8 @@
-// Turns the control plane's stream of JobEvents into the REST answer: one JSON
-// body `{"job_id", "results": [...]}` once the job is done, or, for
-// `Accept: application/x-ndjson`, one line per host as it finishes between a
-// first line naming the hosts and a summary line.
+// Turns the control plane's stream of JobEvents (a certificate job, or WatchJob
+// following one) into the REST answer: one JSON body `{"job_id", "results": [...]}`
+// once the job is done, or, for `Accept: application/x-ndjson`, one line per host
+// as it finishes between a first line naming the hosts and a summary line. Each
+// line is written (and so sent) on its own as soon as its event arrives.
 import { once } from "node:events";
 import type { NodeServerResponse } from "./node-handler-types.js";
 import {
@@ -17,14 +18,23 @@ import { writeJson } from "./json-response.js";
 
 export const NDJSON_CONTENT_TYPE = "application/x-ndjson";
 
-/** What every CertificateService response is: a wrapper around one JobEvent. */
+/** The operation of JobStarted and Job for a trust-store listing, whose results carry `certificates`. */
+export const LIST_OPERATION = "certificate.list";
+
+/** What every CertificateService response and WatchJobResponse is: a wrapper around one JobEvent. */
 export interface JobEventResponse {
   event?: JobEvent;
 }
 
 export interface JobAnswerOptions {
-  /** Put each host's trust-store listing (`certificates`) into its result. */
+  /** Put each host's trust-store listing (`certificates`) into its result; also done when the job is a listing. */
   certificates: boolean;
+}
+
+/** Told when an NDJSON answer starts and ends (the gateway's open-streams gauge). */
+export interface NdjsonStreamObserver {
+  ndjsonStreamOpened(): void;
+  ndjsonStreamClosed(): void;
 }
 
 const STATUS_WORDS: Readonly<Record<ResultStatus, string>> = {
@@ -106,11 +116,17 @@ export async function writeJobAnswer(
   ndjson: boolean,
   options: JobAnswerOptions,
   signal: AbortSignal,
+  streams?: NdjsonStreamObserver,
 ): Promise<void> {
   const iterator = responses[Symbol.asyncIterator]();
   const first = await iterator.next();
   if (ndjson) {
-    await streamNdjson(first, iterator, response, options, signal);
+    streams?.ndjsonStreamOpened();
+    try {
+      await streamNdjson(first, iterator, response, options, signal);
+    } finally {
+      streams?.ndjsonStreamClosed();
+    }
   } else {
     await collectJson(first, iterator, response, options);
   }
@@ -124,14 +140,16 @@ async function collectJson(
 ): Promise<void> {
   let jobId = "";
   let dryRun = false;
+  let resultOptions = options;
   const results: HostResultJson[] = [];
   for (let next = first; !next.done; next = await iterator.next()) {
     const event = next.value.event?.event;
     if (event?.case === "started") {
       jobId = event.value.jobId;
       dryRun ||= event.value.dryRun;
+      resultOptions = optionsFor(event.value.operation, options);
     } else if (event?.case === "result") {
-      results.push(hostResultJson(event.value, options));
+      results.push(hostResultJson(event.value, resultOptions));
     } else if (event?.case === "summary") {
       jobId ||= event.value.jobId;
       dryRun ||= event.value.dryRun;
@@ -152,6 +170,7 @@ async function streamNdjson(
   response.writeHead(200, { "content-type": NDJSON_CONTENT_TYPE, "cache-control": "no-store" });
   let jobId = "";
   let dryRun = false;
+  let resultOptions = options;
   try {
     for (let next = first; !next.done; next = await iterator.next()) {
       const event = next.value.event?.event;
@@ -159,11 +178,12 @@ async function streamNdjson(
       if (event?.case === "started") {
         jobId = event.value.jobId;
         dryRun = event.value.dryRun;
+        resultOptions = optionsFor(event.value.operation, options);
         line = dryRun
           ? { job_id: jobId, hosts: event.value.hostnames, dry_run: true }
           : { job_id: jobId, hosts: event.value.hostnames };
       } else if (event?.case === "result") {
-        line = hostResultJson(event.value, options);
+        line = hostResultJson(event.value, resultOptions);
       } else if (event?.case === "summary") {
         line = summaryJson(jobId, event.value, dryRun);
       } else {
@@ -176,6 +196,10 @@ async function streamNdjson(
     await writeLine(response, errorBodyFrom(error), signal).catch(() => undefined);
   }
   response.end();
+}
+
+function optionsFor(operation: string, options: JobAnswerOptions): JobAnswerOptions {
+  return operation === LIST_OPERATION && !options.certificates ? { certificates: true } : options;
 }
 
 async function writeLine(response: NodeServerResponse, value: unknown, signal: AbortSignal): Promise<void> {

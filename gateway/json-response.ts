@@ -1,4 +1,4 @@
-// Writing JSON answers and the REST error body to an HTTP/1.1 or HTTP/2 response.
+// Writing JSON (and plain-text) answers and the REST error body to an HTTP/1.1 or HTTP/2 response.
 import type { NodeServerResponse } from "./node-handler-types.js";
 import type { ErrorBody } from "./error-body.js";
 
@@ -16,6 +16,12 @@ export function writeJson(
     "content-type": JSON_CONTENT_TYPE,
     "content-length": body.byteLength,
   });
+  response.end(body);
+}
+
+export function writeText(response: NodeServerResponse, status: number, contentType: string, text: string): void {
+  const body = Buffer.from(text);
+  response.writeHead(status, { "content-type": contentType, "content-length": body.byteLength });
   response.end(body);
 }
 

@@ -11,8 +11,9 @@ export interface UploadBody {
   content: Uint8Array;
 }
 
-const FORM_FIELDS = ["name", "file"] as const;
-const JSON_FIELDS = ["name", "content"] as const;
+/** The fields of each form of the body, in the order the OpenAPI document lists them. */
+export const UPLOAD_FORM_FIELDS = ["name", "file"] as const;
+export const UPLOAD_JSON_FIELDS = ["name", "content"] as const;
 
 export async function readUploadBody(request: NodeServerRequest, maxBytes: number): Promise<UploadBody> {
   const type = mediaType(request.headers);
@@ -29,7 +30,7 @@ export async function readUploadBody(request: NodeServerRequest, maxBytes: numbe
       `send the file as multipart/form-data (fields "name" and "file") or application/json ({"name", "content"}), not ${type}`,
     );
   }
-  const body = requiredStringFields(parseJsonBody(await readRequestBody(request, maxBytes)), JSON_FIELDS);
+  const body = requiredStringFields(parseJsonBody(await readRequestBody(request, maxBytes)), UPLOAD_JSON_FIELDS);
   return { name: body.name, content: new TextEncoder().encode(body.content) };
 }
 
@@ -43,11 +44,11 @@ async function parseForm(bytes: Buffer, contentType: string): Promise<FormData> 
 
 async function uploadFromForm(form: FormData): Promise<UploadBody> {
   for (const key of form.keys()) {
-    if (!(FORM_FIELDS as readonly string[]).includes(key)) {
+    if (!(UPLOAD_FORM_FIELDS as readonly string[]).includes(key)) {
       throw new HttpError(400, `unknown field "${key}"`, `the form takes only the fields "name" and "file"`);
     }
   }
-  for (const field of FORM_FIELDS) {
+  for (const field of UPLOAD_FORM_FIELDS) {
     if (form.getAll(field).length > 1) {
       throw new HttpError(400, `field "${field}" given more than once`, "send each form field once");
     }

@@ -83,6 +83,45 @@ describe("control plane status codes", () => {
     expect(answer.body).toEqual({ error: message, details: `details of ${name}`, code });
   });
 
+  const newRoutes: [string, string, string, keyof typeof GrpcStatus, string, number][] = [
+    ["getJob", "GET", "/job/8d4a2f1e-0000-4000-8000-000000000000", "NOT_FOUND", 'job "8d4a2f1e" not found', 404],
+    ["getJob", "GET", "/job/not-a-uuid", "INVALID_ARGUMENT", 'job id "not-a-uuid" is not a UUID', 400],
+    ["getJob", "GET", "/job/8d4a2f1e-0000-4000-8000-000000000000", "PERMISSION_DENIED", "key lacks job:read", 403],
+    ["listJobs", "GET", "/job?limit=5", "UNAUTHENTICATED", "missing API key", 401],
+    ["listAgents", "GET", "/agent?target=bad%20target", "INVALID_ARGUMENT", 'bad target "bad target"', 400],
+    ["getAgent", "GET", "/agent/ghost", "NOT_FOUND", 'agent "ghost" not found', 404],
+    ["forgetAgent", "DELETE", "/agent/web-1", "FAILED_PRECONDITION", 'agent "web-1" is online', 400],
+    ["forgetAgent", "DELETE", "/agent/ghost", "NOT_FOUND", 'agent "ghost" not found', 404],
+    ["forgetAgent", "DELETE", "/agent/web-1", "PERMISSION_DENIED", "key lacks agent:write", 403],
+  ];
+
+  it.each(newRoutes)("%s (%s %s) answering %s is HTTP %i", async (method, verb, path, name, message, code) => {
+    fixture.fake.unaries.set(method, () => {
+      throw new StatusError(GrpcStatus[name], message, `details of ${name}`);
+    });
+    const answer = await send(verb, path);
+    expect(answer).toEqual({
+      status: code,
+      type: "application/json",
+      allow: null,
+      body: { error: message, details: `details of ${name}`, code },
+    });
+    expect(fixture.fake.calls.map((call) => call.method)).toEqual([method]);
+  });
+
+  it("an unknown job followed over NDJSON is the normal 404 error body", async () => {
+    fixture.fake.streams.set("watchJob", () => {
+      throw new StatusError(GrpcStatus.NOT_FOUND, 'job "x" not found', "no job has that id");
+    });
+    const answer = await send("GET", "/job/x", { headers: { accept: "application/x-ndjson" } });
+    expect(answer).toEqual({
+      status: 404,
+      type: "application/json",
+      allow: null,
+      body: { error: 'job "x" not found', details: "no job has that id", code: 404 },
+    });
+  });
+
   it("without details metadata, details names the code", async () => {
     fixture.fake.unaries.set("get", () => {
       throw new StatusError(GrpcStatus.NOT_FOUND, 'object "x.pem" not found');
@@ -179,7 +218,7 @@ describe("the gateway's own refusals", () => {
       { body: INSTALL_BODY, headers: JSON_HEADERS },
       400,
       'unknown query parameter "force"',
-      "this route takes timeout, dry_run",
+      "this route takes timeout, dry_run, max_concurrency, max_errors",
     ],
     [
       "non-numeric timeout",
@@ -219,6 +258,54 @@ describe("the gateway's own refusals", () => {
       'got "everything"',
     ],
     ["query on a route without any", "GET", "/file?limit=3", {}, 400, 'unknown query parameter "limit"', "this route takes no query parameters"],
+    [
+      "max_errors not a number",
+      "DELETE",
+      "/node/_all/certificate/ca/corp?max_errors=x",
+      {},
+      400,
+      'query parameter "max_errors" must be a number of hosts or a percentage (N or N%)',
+      'got "x"',
+    ],
+    [
+      "max_concurrency of 0 hosts",
+      "GET",
+      "/node/_all/certificate/ca?max_concurrency=0",
+      {},
+      400,
+      'query parameter "max_concurrency" must be at least 1',
+      'got "0"',
+    ],
+    [
+      "max_concurrency above 100%",
+      "POST",
+      "/node/_all/certificate/ca?max_concurrency=150%25",
+      { body: INSTALL_BODY, headers: JSON_HEADERS },
+      400,
+      'query parameter "max_concurrency" must be a percentage from 0% to 100%',
+      'got "150%"',
+    ],
+    [
+      "unknown job status",
+      "GET",
+      "/job?status=done",
+      {},
+      400,
+      'query parameter "status" must be one of running, completed, partial_failure, failed, interrupted',
+      'got "done"',
+    ],
+    ["negative limit", "GET", "/job?limit=-1", {}, 400, 'query parameter "limit" must be a whole number', 'got "-1"'],
+    ["empty job target", "GET", "/job?target=", {}, 400, 'query parameter "target" must not be empty', "leave it out instead"],
+    [
+      "unknown agent state",
+      "GET",
+      "/agent?state=stale",
+      {},
+      400,
+      'query parameter "state" must be one of online, offline',
+      'got "stale"',
+    ],
+    ["query on GET /job/{id}", "GET", "/job/abc?verbose=true", {}, 400, 'unknown query parameter "verbose"', "this route takes no query parameters"],
     ["bad percent-encoding", "GET", "/node/%E0%A4%A/certificate/ca", {}, 400, "invalid path", '"%E0%A4%A" is not valid percent-encoding'],
     [
       "upload without file",
@@ -283,6 +370,10 @@ describe("the gateway's own refusals", () => {
     ["PUT", "/node/web-1/certificate/ca", "GET, POST"],
     ["GET", "/node/web-1/certificate/ca/corp", "DELETE, PUT"],
     ["POST", "/health", "GET"],
+    ["POST", "/job", "GET"],
+    ["DELETE", "/job/abc", "GET"],
+    ["PUT", "/agent/web-1", "DELETE, GET"],
+    ["POST", "/metrics", "GET"],
   ])("%s %s is 405 with Allow: %s", async (method, path, allow) => {
     const answer = await send(method, path);
     expect(answer).toEqual({

@@ -7,13 +7,19 @@ import { AUTHORIZATION_METADATA_KEY } from "../common/metadata-keys.js";
 import type { Logger } from "../common/logger.js";
 import { HttpError, errorBodyFrom } from "./error-body.js";
 import { parseJsonBody, requireJsonContentType, requiredStringFields } from "./json-body.js";
-import { NDJSON_CONTENT_TYPE, writeJobAnswer } from "./job-response.js";
-import { writeErrorBody, writeJson } from "./json-response.js";
+import { NDJSON_CONTENT_TYPE, writeJobAnswer, type NdjsonStreamObserver } from "./job-response.js";
+import { writeErrorBody, writeJson, writeText } from "./json-response.js";
 import { readUploadBody } from "./multipart-upload.js";
 import { parseQuery } from "./query-params.js";
 import { readRequestBody } from "./request-body.js";
+import type { RestApi, RestBody, RestCall, RestRoute } from "./rest-route.js";
 import { RestRouter } from "./rest-router.js";
-import type { RestApi, RestCall, RestRoute } from "./rest-routes.js";
+
+/** What the REST side tells the gateway's metrics. */
+export interface RestObserver extends NdjsonStreamObserver {
+  /** The route a request matched, by its template such as "/job/{id}". */
+  routeMatched(request: NodeServerRequest, template: string): void;
+}
 
 export interface RestHandlerOptions {
   routes: readonly RestRoute[];
@@ -21,6 +27,7 @@ export interface RestHandlerOptions {
   /** Larger request bodies are refused with 413. */
   maxBodyBytes: number;
   logger: Logger;
+  observer?: RestObserver;
 }
 
 export function createRestHandler(options: RestHandlerOptions): NodeHandlerFn {
@@ -41,13 +48,17 @@ async function handle(
   try {
     const { pathname, search } = splitUrl(request.url ?? "/");
     const { route, params } = router.match(request.method ?? "GET", pathname);
-    const call = restCall(request, options, params, parseQuery(route.query, new URLSearchParams(search)), gone.signal);
-    const answer = await route.handle(call);
+    options.observer?.routeMatched(request, route.path);
+    const ndjson = accepts(request, NDJSON_CONTENT_TYPE);
+    const query = parseQuery(route.query, new URLSearchParams(search));
+    const answer = await route.handle(restCall(request, options, route, params, query, ndjson, gone.signal));
     if (answer.kind === "json") {
       writeJson(response, 200, answer.body);
+    } else if (answer.kind === "text") {
+      writeText(response, 200, answer.contentType, answer.body);
     } else {
-      const ndjson = accepts(request, NDJSON_CONTENT_TYPE);
-      await writeJobAnswer(answer.events, response, ndjson, { certificates: answer.certificates }, gone.signal);
+      const answerOptions = { certificates: answer.certificates };
+      await writeJobAnswer(answer.events, response, ndjson, answerOptions, gone.signal, options.observer);
     }
   } catch (error) {
     if (gone.signal.aborted) return;
@@ -66,10 +77,12 @@ async function handle(
 function restCall(
   request: NodeServerRequest,
   options: RestHandlerOptions,
+  route: RestRoute,
   params: Readonly<Record<string, string>>,
   query: Readonly<Record<string, unknown>>,
+  ndjson: boolean,
   signal: AbortSignal,
-): RestCall<string, Record<string, never>> {
+): RestCall<string, Record<string, never>, RestBody | undefined> {
   const authorization = request.headers[AUTHORIZATION_METADATA_KEY];
   const callOptions: CallOptions = {
     signal,
@@ -80,12 +93,18 @@ function restCall(
     query,
     api: options.api,
     callOptions,
-    readJson: async (fields) => {
-      requireJsonContentType(request.headers);
-      return requiredStringFields(parseJsonBody(await readRequestBody(request, options.maxBodyBytes)), fields);
-    },
-    readUpload: () => readUploadBody(request, options.maxBodyBytes),
-  } as RestCall<string, Record<string, never>>;
+    ndjson,
+    readBody: () => readBody(request, route.body, options.maxBodyBytes),
+  } as RestCall<string, Record<string, never>, RestBody | undefined>;
+}
+
+/** Reads the body the route declares: JSON with exactly its fields, or an upload. */
+async function readBody(request: NodeServerRequest, body: RestBody | undefined, maxBodyBytes: number): Promise<never> {
+  if (body === undefined) throw new Error("the route declares no body");
+  if (body.kind === "upload") return (await readUploadBody(request, maxBodyBytes)) as never;
+  requireJsonContentType(request.headers);
+  const fields = Object.keys(body.fields);
+  return requiredStringFields(parseJsonBody(await readRequestBody(request, maxBodyBytes)), fields) as never;
 }
 
 function splitUrl(url: string): { pathname: string; search: string } {

@@ -11,6 +11,14 @@ import {
 } from "../gen/trustplane/v1/certificate_pb.js";
 import { CertificateSource, ResultStatus, type JobEventSchema } from "../gen/trustplane/v1/common_pb.js";
 import { DeleteRequestSchema, GetRequestSchema, UploadRequestSchema } from "../gen/trustplane/v1/file_pb.js";
+import {
+  AgentState,
+  ForgetAgentRequestSchema,
+  GetAgentRequestSchema,
+  ListAgentsRequestSchema,
+  type AgentInfoSchema,
+} from "../gen/trustplane/v1/fleet_pb.js";
+import { GetJobRequestSchema, JobState, ListJobsRequestSchema, type JobSchema } from "../gen/trustplane/v1/job_pb.js";
 import { startGatewayFixture, type GatewayFixture } from "./testing/gateway-fixture.js";
 
 const JOB_ID = "550e8400-e29b-41d4-a716-446655440000";
@@ -208,6 +216,296 @@ describe("certificate routes", () => {
         options: { timeoutSeconds: 10, dryRun: false },
       }),
     );
+  });
+});
+
+describe("rate control on the certificate routes", () => {
+  const routes: [string, string, string, RequestInit][] = [
+    ["installCA", "POST", "/node/_all/certificate/ca", jsonInit({ name: "corp", object: "o.pem" })],
+    ["listCA", "GET", "/node/_all/certificate/ca", {}],
+    ["updateCA", "PUT", "/node/_all/certificate/ca/corp", jsonInit({ object: "o.pem" })],
+    ["deleteCA", "DELETE", "/node/_all/certificate/ca/corp", {}],
+  ];
+  const limits: [string, unknown][] = [
+    ["max_concurrency=50%25&max_errors=0", { maxConcurrency: { limit: { case: "percent", value: 50 } }, maxErrors: { limit: { case: "count", value: 0 } } }],
+    ["max_concurrency=1", { maxConcurrency: { limit: { case: "count", value: 1 } } }],
+    ["max_errors=10%25&timeout=5", { timeoutSeconds: 5, maxErrors: { limit: { case: "percent", value: 10 } } }],
+  ];
+  const cases = routes.flatMap(([method, verb, path, init]) =>
+    limits.map(([query, options]) => [method, verb, path, init, query, options] as const),
+  );
+
+  it.each(cases)("%s (%s %s) takes ?%s into the job options", async (method, verb, path, init, query, options) => {
+    fixture.fake.streams.set(method, (_request, send) => scriptedJob("certificate.x", "corp").forEach(send));
+    const answer = await call(verb, `${path}?${query}`, init);
+    expect(answer.status).toBe(200);
+    const request = fixture.fake.callsOf(method)[0]!.request as { options: unknown };
+    expect(request.options).toEqual(
+      create(InstallCARequestSchema, { options: { timeoutSeconds: 0, dryRun: false, ...(options as object) } }).options,
+    );
+  });
+});
+
+const CREATED_AT = new Date("2025-03-04T05:06:07.000Z");
+const FINISHED_AT = new Date("2025-03-04T05:06:09.500Z");
+
+const INTERRUPTED_JOB: MessageInitShape<typeof JobSchema> = {
+  id: JOB_ID,
+  operation: "certificate.install",
+  target: "group:web",
+  name: "corp",
+  object: "corp-ca.pem",
+  options: {
+    timeoutSeconds: 10,
+    dryRun: false,
+    maxConcurrency: { limit: { case: "percent", value: 50 } },
+    maxErrors: { limit: { case: "count", value: 0 } },
+  },
+  requestedBy: "key_ops",
+  createdAt: timestampFromDate(CREATED_AT),
+  finishedAt: timestampFromDate(FINISHED_AT),
+  state: JobState.INTERRUPTED,
+  hostnames: ["web-1", "web-2", "web-3"],
+  results: [
+    { hostname: "web-1", status: ResultStatus.OK, name: "corp", changed: true },
+    { hostname: "web-2", status: ResultStatus.FAILED, name: "corp", error: "update-ca-certificates exited 1" },
+  ],
+  unansweredHostnames: ["web-3"],
+  ok: 1,
+  failed: 1,
+};
+
+const INTERRUPTED_JOB_JSON = {
+  id: JOB_ID,
+  operation: "certificate.install",
+  target: "group:web",
+  name: "corp",
+  object: "corp-ca.pem",
+  dry_run: false,
+  options: { timeout_seconds: 10, max_concurrency: { percent: 50 }, max_errors: { count: 0 } },
+  requested_by: "key_ops",
+  created_at: "2025-03-04T05:06:07.000Z",
+  finished_at: "2025-03-04T05:06:09.500Z",
+  state: "interrupted",
+  hostnames: ["web-1", "web-2", "web-3"],
+  results: [
+    { hostname: "web-1", status: "ok", name: "corp", changed: true },
+    { hostname: "web-2", status: "failed", name: "corp", changed: false, error: "update-ca-certificates exited 1" },
+  ],
+  unanswered_hostnames: ["web-3"],
+  summary: { ok: 1, failed: 1, skipped: 0 },
+};
+
+const RUNNING_LIST_JOB: MessageInitShape<typeof JobSchema> = {
+  id: "1e7c0a9e-5f6b-4c1d-8e2f-3a4b5c6d7e8f",
+  operation: "certificate.list",
+  target: "web-1",
+  options: { timeoutSeconds: 0, dryRun: true },
+  requestedBy: "key_read",
+  createdAt: timestampFromDate(CREATED_AT),
+  state: JobState.RUNNING,
+  hostnames: ["web-1"],
+  results: [
+    {
+      hostname: "web-1",
+      status: ResultStatus.OK,
+      certificates: [
+        {
+          name: "corp",
+          source: CertificateSource.CUSTOM,
+          object: "corp-ca.pem",
+          sha256: "cd".repeat(32),
+          subject: "CN=corp",
+          fingerprintSha256: "AA:BB",
+          notAfter: "2030-01-01T00:00:00Z",
+        },
+      ],
+    },
+  ],
+  ok: 1,
+};
+
+const RUNNING_LIST_JOB_JSON = {
+  id: "1e7c0a9e-5f6b-4c1d-8e2f-3a4b5c6d7e8f",
+  operation: "certificate.list",
+  target: "web-1",
+  name: "",
+  dry_run: true,
+  options: { timeout_seconds: 0 },
+  requested_by: "key_read",
+  created_at: "2025-03-04T05:06:07.000Z",
+  state: "running",
+  hostnames: ["web-1"],
+  results: [
+    {
+      hostname: "web-1",
+      status: "ok",
+      name: "",
+      changed: false,
+      certificates: [
+        {
+          name: "corp",
+          source: "custom",
+          object: "corp-ca.pem",
+          sha256: "cd".repeat(32),
+          subject: "CN=corp",
+          fingerprint_sha256: "AA:BB",
+          not_after: "2030-01-01T00:00:00Z",
+        },
+      ],
+    },
+  ],
+  unanswered_hostnames: [],
+  summary: { ok: 1, failed: 0, skipped: 0 },
+};
+
+describe("job routes", () => {
+  it("GET /job/{id} answers the job with its results, options and times", async () => {
+    fixture.fake.unaries.set("getJob", () => ({ job: INTERRUPTED_JOB }));
+    const answer = await call("GET", `/job/${JOB_ID}`);
+    expect(answer).toEqual({ status: 200, type: "application/json", body: INTERRUPTED_JOB_JSON });
+    expect(fixture.fake.calls).toEqual([
+      { method: "getJob", authorization: AUTHORIZATION, request: create(GetJobRequestSchema, { id: JOB_ID }) },
+    ]);
+  });
+
+  it("GET /job/{id} of a running listing: no finished_at, no object, each host's certificates", async () => {
+    fixture.fake.unaries.set("getJob", () => ({ job: RUNNING_LIST_JOB }));
+    const answer = await call("GET", "/job/1e7c0a9e-5f6b-4c1d-8e2f-3a4b5c6d7e8f");
+    expect(answer.body).toEqual(RUNNING_LIST_JOB_JSON);
+  });
+
+  it.each([
+    ["", { state: JobState.UNSPECIFIED, target: "", limit: 0, offset: 0 }, 20, 0],
+    ["?status=running", { state: JobState.RUNNING, target: "", limit: 0, offset: 0 }, 20, 0],
+    ["?status=completed&limit=5", { state: JobState.COMPLETED, target: "", limit: 5, offset: 0 }, 5, 0],
+    ["?status=partial_failure", { state: JobState.PARTIAL_FAILURE, target: "", limit: 0, offset: 0 }, 20, 0],
+    ["?status=failed&offset=3", { state: JobState.FAILED, target: "", limit: 0, offset: 3 }, 20, 3],
+    [
+      "?status=interrupted&target=env%3Aprod%2Cgroup%3Aweb&limit=500&offset=20",
+      { state: JobState.INTERRUPTED, target: "env:prod,group:web", limit: 500, offset: 20 },
+      100,
+      20,
+    ],
+  ])("GET /job%s asks %j and answers the page", async (query, request, limit, offset) => {
+    fixture.fake.unaries.set("listJobs", () => ({ jobs: [RUNNING_LIST_JOB, INTERRUPTED_JOB], total: 42 }));
+    const answer = await call("GET", `/job${query}`);
+    expect(answer).toEqual({
+      status: 200,
+      type: "application/json",
+      body: { jobs: [RUNNING_LIST_JOB_JSON, INTERRUPTED_JOB_JSON], total: 42, limit, offset },
+    });
+    expect(fixture.fake.calls).toEqual([
+      { method: "listJobs", authorization: AUTHORIZATION, request: create(ListJobsRequestSchema, request) },
+    ]);
+  });
+});
+
+const ONLINE_AGENT: MessageInitShape<typeof AgentInfoSchema> = {
+  hostname: "web-1",
+  labels: { group: "web.dev.us-east", env: "prod" },
+  state: AgentState.ONLINE,
+  os: {
+    id: "ubuntu",
+    idLike: ["debian"],
+    versionId: "24.04",
+    prettyName: "Ubuntu 24.04.1 LTS",
+    kernel: "6.8.0-45-generic",
+    arch: "x64",
+    trustStore: "debian",
+  },
+  agentVersion: "0.1.0",
+  connectedAt: timestampFromDate(CREATED_AT),
+  lastSeenAt: timestampFromDate(FINISHED_AT),
+  commandsInFlight: 2,
+};
+
+const ONLINE_AGENT_JSON = {
+  hostname: "web-1",
+  labels: { env: "prod", group: "web.dev.us-east" },
+  state: "online",
+  stale: false,
+  os: {
+    id: "ubuntu",
+    id_like: ["debian"],
+    version_id: "24.04",
+    pretty_name: "Ubuntu 24.04.1 LTS",
+    kernel: "6.8.0-45-generic",
+    arch: "x64",
+    trust_store: "debian",
+  },
+  agent_version: "0.1.0",
+  connected_at: "2025-03-04T05:06:07.000Z",
+  last_seen_at: "2025-03-04T05:06:09.500Z",
+  commands_in_flight: 2,
+};
+
+const STALE_AGENT: MessageInitShape<typeof AgentInfoSchema> = {
+  hostname: "old-1",
+  state: AgentState.OFFLINE,
+  stale: true,
+  lastSeenAt: timestampFromDate(CREATED_AT),
+};
+
+const STALE_AGENT_JSON = {
+  hostname: "old-1",
+  labels: {},
+  state: "offline",
+  stale: true,
+  os: { id: "", id_like: [], version_id: "", pretty_name: "", kernel: "", arch: "", trust_store: "" },
+  agent_version: "",
+  last_seen_at: "2025-03-04T05:06:07.000Z",
+  commands_in_flight: 0,
+};
+
+describe("agent routes", () => {
+  it.each([
+    ["", { state: AgentState.UNSPECIFIED, target: "" }],
+    ["?state=online", { state: AgentState.ONLINE, target: "" }],
+    ["?state=offline&target=env%3Aprod", { state: AgentState.OFFLINE, target: "env:prod" }],
+  ])("GET /agent%s asks %j and answers every agent", async (query, request) => {
+    fixture.fake.unaries.set("listAgents", () => ({ agents: [ONLINE_AGENT, STALE_AGENT] }));
+    const answer = await call("GET", `/agent${query}`);
+    expect(answer).toEqual({
+      status: 200,
+      type: "application/json",
+      body: { agents: [ONLINE_AGENT_JSON, STALE_AGENT_JSON] },
+    });
+    expect(fixture.fake.calls).toEqual([
+      { method: "listAgents", authorization: AUTHORIZATION, request: create(ListAgentsRequestSchema, request) },
+    ]);
+  });
+
+  it("GET /agent/{hostname} answers the agent", async () => {
+    fixture.fake.unaries.set("getAgent", () => ({ agent: ONLINE_AGENT }));
+    const answer = await call("GET", "/agent/web-1");
+    expect(answer).toEqual({ status: 200, type: "application/json", body: ONLINE_AGENT_JSON });
+    expect(fixture.fake.calls).toEqual([
+      { method: "getAgent", authorization: AUTHORIZATION, request: create(GetAgentRequestSchema, { hostname: "web-1" }) },
+    ]);
+  });
+
+  it("DELETE /agent/{hostname} forgets the agent and answers what it was", async () => {
+    fixture.fake.unaries.set("forgetAgent", () => ({ agent: STALE_AGENT }));
+    const answer = await call("DELETE", "/agent/old-1");
+    expect(answer).toEqual({ status: 200, type: "application/json", body: STALE_AGENT_JSON });
+    expect(fixture.fake.calls).toEqual([
+      {
+        method: "forgetAgent",
+        authorization: AUTHORIZATION,
+        request: create(ForgetAgentRequestSchema, { hostname: "old-1" }),
+      },
+    ]);
+  });
+
+  it("an answer without the agent is a 500, not an empty agent", async () => {
+    fixture.fake.unaries.set("getAgent", () => ({}));
+    const answer = await call("GET", "/agent/web-1");
+    expect(answer).toEqual({
+      status: 500,
+      type: "application/json",
+      body: { error: "internal error", details: "the control plane answered without an agent", code: 500 },
+    });
   });
 });
 

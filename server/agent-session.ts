@@ -97,7 +97,7 @@ export class AgentSession implements AgentLink {
       this.onHello(message);
       return;
     }
-    this.record.lastSeen = Date.now();
+    this.options.registry.touch(this.record);
     switch (message.kind.case) {
       case "result": {
         const result = message.kind.value;

@@ -55,7 +55,15 @@ describe("control plane", () => {
     cleanups.push(() => client.close());
     const listed = await reflect(client, { listServices: "*" });
     const names = (listed.listServicesResponse as { service: { name: string }[] }).service.map((service) => service.name);
-    expect(names).toEqual(expect.arrayContaining(["trustplane.v1.CertificateService", "trustplane.v1.FileService", "trustplane.v1.AgentService"]));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        "trustplane.v1.CertificateService",
+        "trustplane.v1.FileService",
+        "trustplane.v1.AgentService",
+        "trustplane.v1.JobService",
+        "trustplane.v1.FleetService",
+      ]),
+    );
 
     // Real file names and imports, so a client can resolve every type (buf curl needs that).
     const files = async (symbol: string) => {
@@ -73,6 +81,20 @@ describe("control plane", () => {
       { name: "google/protobuf/timestamp.proto", dependency: [] },
       { name: "trustplane/v1/file.proto", dependency: ["google/protobuf/timestamp.proto"] },
     ]);
+    expect(await files("trustplane.v1.FleetService")).toEqual([
+      { name: "google/protobuf/timestamp.proto", dependency: [] },
+      { name: "trustplane/v1/agent.proto", dependency: ["trustplane/v1/common.proto"] },
+      { name: "trustplane/v1/common.proto", dependency: [] },
+      { name: "trustplane/v1/fleet.proto", dependency: ["google/protobuf/timestamp.proto", "trustplane/v1/agent.proto"] },
+    ]);
+  });
+
+  it.each([
+    ["an unknown job store", { jobStore: "mysql://db" }, /^job store "mysql:\/\/db": a job store is/],
+    ["an unreachable PostgreSQL", { jobStore: "postgres://postgres@127.0.0.1:1/none" }, /^job store: cannot reach PostgreSQL: /],
+    ["a bad metrics address", { metricsAddress: "127.0.0.1:http" }, /^metrics address "127\.0\.0\.1:http" must be HOST:PORT$/],
+  ])("refuses to start with %s", async (_case, options, message) => {
+    await expect(startTestControlPlane(options)).rejects.toThrow(message);
   });
 
   it("honours keys added to and removed from the keys file without a restart", async () => {

@@ -1,17 +1,24 @@
 // The control plane: one grpc-js server holding the agents' streams
-// (AgentService) and serving the client API (CertificateService, FileService) with
-// API-key auth, target routing, PEM validation and the object store.
+// (AgentService) and serving the client API (CertificateService, FileService,
+// JobService, FleetService) with API-key auth, target routing, PEM validation, the
+// object store and the job store; optionally Prometheus metrics on plain HTTP.
 import { Server, ServerCredentials, type ServiceDefinition } from "@grpc/grpc-js";
 import { grpcServiceDefinition } from "../common/grpc-service-definition.js";
 import type { Logger } from "../common/logger.js";
 import { AgentService as AgentServiceDesc } from "../gen/trustplane/v1/agent_pb.js";
 import { CertificateService as CertificateServiceDesc } from "../gen/trustplane/v1/certificate_pb.js";
 import { FileService as FileServiceDesc } from "../gen/trustplane/v1/file_pb.js";
+import { FleetService as FleetServiceDesc } from "../gen/trustplane/v1/fleet_pb.js";
+import { JobService as JobServiceDesc } from "../gen/trustplane/v1/job_pb.js";
 import { ApiKeysFile } from "./auth/api-keys-file.js";
 import { CallAuthorizer } from "./auth/call-authorizer.js";
 import { JoinToken } from "./auth/join-token.js";
 import { JobRunner } from "./job-runner.js";
-import { MemoryJobStore, type JobStore } from "./job-store.js";
+import type { JobStore } from "./job-store/job-store.js";
+import { openJobStore } from "./job-store/open-job-store.js";
+import { startMetricsListener, type MetricsListener } from "./metrics-listener.js";
+import { ControlPlaneMetrics } from "./metrics.js";
+import { CountedObjectStore } from "./object-store/counted-object-store.js";
 import { openObjectStore } from "./object-store/open-object-store.js";
 import { addReflection } from "./reflection.js";
 import { AgentRegistry } from "./registry.js";
@@ -19,6 +26,8 @@ import { Router } from "./router.js";
 import { AgentService } from "./services/agent-service.js";
 import { CertificateService } from "./services/certificate-service.js";
 import { FileService } from "./services/file-service.js";
+import { FleetService } from "./services/fleet-service.js";
+import { JobService } from "./services/job-service.js";
 
 export interface ControlPlaneOptions {
   /** "127.0.0.1:7443"; port 0 picks a free one. */
@@ -34,21 +43,29 @@ export interface ControlPlaneOptions {
   logger: Logger;
   /** Told to agents in Welcome; default 10000. */
   heartbeatIntervalMs?: number;
-  /** How long a disconnected agent stays known; default 7 days. */
-  offlineRetentionMs?: number;
-  /** Where jobs are recorded; default in memory. */
-  jobStore?: JobStore;
+  /** Jobs, results and known agents: "memory:" (default), "sqlite:PATH" or "postgres://…". */
+  jobStore?: string;
+  /** Jobs created longer ago are pruned, at start and hourly; default 30 days. */
+  jobRetentionMs?: number;
+  /** Offline agents last seen longer ago are stale: no longer matched by `_all` or selectors; default 7 days. */
+  staleAgentMs?: number;
+  /** "127.0.0.1:9464" (port 0 picks a free one): serve Prometheus text at GET /metrics there. Default: no listener. */
+  metricsAddress?: string;
 }
 
 export interface ControlPlane {
   /** "127.0.0.1:<bound port>". */
   readonly address: string;
   readonly registry: AgentRegistry;
+  /** "http://HOST:PORT/metrics" when `metricsAddress` was given. */
+  readonly metricsUrl?: string;
   /** Stops accepting, waits for in-flight jobs up to graceMs, closes agent streams, shuts down. */
   close(graceMs?: number): Promise<void>;
 }
 
 const MAX_RECEIVE_MESSAGE_BYTES = 1024 * 1024;
+export const DEFAULT_JOB_RETENTION_MS = 30 * 24 * 3600 * 1000;
+const PRUNE_INTERVAL_MS = 3600 * 1000;
 const DEFAULT_CLOSE_GRACE_MS = 10_000;
 /** After the grace: how long finished calls get to flush before the server is torn down. */
 const FLUSH_MS = 2_000;
@@ -87,10 +104,55 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const { logger } = options;
   const apiKeys = await ApiKeysFile.open(options.apiKeysFile, logger);
   const joinToken = await JoinToken.fromFile(options.joinTokenFile);
-  const objects = await openObjectStore(options.objectStore, options.s3);
-  const registry = new AgentRegistry({ offlineRetentionMs: options.offlineRetentionMs });
+  const metrics = new ControlPlaneMetrics();
+  const store = await openJobStore(options.jobStore ?? "memory:", {
+    logger: logger.child({ service: "job-store" }),
+    onError: () => metrics.jobStoreError(),
+  });
+  // What opened after the store is released again if the start fails.
+  const release: (() => Promise<void>)[] = [() => store.close()];
+  try {
+    return await startOnStore(options, apiKeys, joinToken, metrics, store, release);
+  } catch (error) {
+    for (const close of release.reverse()) await close().catch(() => undefined);
+    throw error;
+  }
+}
+
+async function startOnStore(
+  options: ControlPlaneOptions,
+  apiKeys: ApiKeysFile,
+  joinToken: JoinToken,
+  metrics: ControlPlaneMetrics,
+  store: JobStore,
+  release: (() => Promise<void>)[],
+): Promise<ControlPlane> {
+  const { logger } = options;
+  const interrupted = await store.interruptRunningJobs(new Date());
+  if (interrupted > 0) logger.warn({ interrupted }, "jobs left running by a previous control plane marked interrupted");
+  const retentionMs = options.jobRetentionMs ?? DEFAULT_JOB_RETENTION_MS;
+  const prune = async () => {
+    try {
+      const pruned = await store.pruneJobs(new Date(Date.now() - retentionMs));
+      if (pruned > 0) logger.info({ pruned, retentionMs }, "old jobs pruned");
+    } catch {
+      // The store logged and counted it; the next round tries again.
+    }
+  };
+  await prune();
+
+  const registry = new AgentRegistry({
+    staleAgentMs: options.staleAgentMs,
+    recorder: store,
+    onAttach: (reconnect) => metrics.agentAttached(reconnect),
+  });
+  registry.load(await store.loadAgents());
+  metrics.observeAgents(registry);
+
+  const objects = new CountedObjectStore(await openObjectStore(options.objectStore, options.s3), () => metrics.objectStoreError());
+  release.push(() => objects.close());
   const router = new Router(registry);
-  const jobs = new JobRunner({ store: options.jobStore ?? new MemoryJobStore(), logger });
+  const jobs = new JobRunner({ store, logger, metrics });
   const authorizer = new CallAuthorizer(apiKeys);
 
   let closing = false;
@@ -104,23 +166,40 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   });
   const certificates = new CertificateService({ authorizer, router, objects, jobs, logger, isClosing });
   const files = new FileService({ authorizer, objects, logger, isClosing });
+  const jobRecords = new JobService({ authorizer, jobs, store, logger, isClosing });
+  const fleet = new FleetService({ authorizer, registry, router, store, logger, isClosing });
+
+  let metricsListener: MetricsListener | undefined;
+  if (options.metricsAddress !== undefined) {
+    metrics.collectProcessMetrics();
+    metricsListener = await startMetricsListener(options.metricsAddress, metrics.registry, logger);
+    const listener = metricsListener;
+    release.push(() => listener.close());
+  }
 
   const server = new Server(SERVER_CHANNEL_OPTIONS);
   server.addService(agentServiceDefinition(), agents.handlers());
   server.addService(grpcServiceDefinition(CertificateServiceDesc), certificates.handlers());
   server.addService(grpcServiceDefinition(FileServiceDesc), files.handlers());
+  server.addService(grpcServiceDefinition(JobServiceDesc), jobRecords.handlers());
+  server.addService(grpcServiceDefinition(FleetServiceDesc), fleet.handlers());
   addReflection(server);
+  release.push(async () => server.forceShutdown());
 
   const { host } = splitHostPort(options.grpcAddress);
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(options.grpcAddress, ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
   });
   const address = `${host}:${port}`;
-  logger.debug({ address }, "control plane bound");
+  logger.debug({ address, metricsUrl: metricsListener?.url }, "control plane bound");
+
+  const pruneTimer = setInterval(() => void prune(), PRUNE_INTERVAL_MS);
+  pruneTimer.unref();
 
   let closed: Promise<void> | undefined;
   const close = async (graceMs = DEFAULT_CLOSE_GRACE_MS) => {
     closing = true;
+    clearInterval(pruneTimer);
     // No new connections; existing ones get GOAWAY and keep their open calls.
     const shutdown = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
     const finished = await jobs.drain(graceMs);
@@ -132,12 +211,15 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     clearTimeout(timer);
     server.forceShutdown();
     await objects.close();
+    await store.close();
+    await metricsListener?.close();
     logger.info({ address }, "control plane stopped");
   };
 
   return {
     address,
     registry,
+    metricsUrl: metricsListener?.url,
     close: (graceMs?: number) => (closed ??= close(graceMs)),
   };
 }

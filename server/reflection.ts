@@ -16,9 +16,17 @@ import { ReflectionService } from "@grpc/reflection";
 import { file_trustplane_v1_agent } from "../gen/trustplane/v1/agent_pb.js";
 import { file_trustplane_v1_certificate } from "../gen/trustplane/v1/certificate_pb.js";
 import { file_trustplane_v1_file } from "../gen/trustplane/v1/file_pb.js";
+import { file_trustplane_v1_fleet } from "../gen/trustplane/v1/fleet_pb.js";
+import { file_trustplane_v1_job } from "../gen/trustplane/v1/job_pb.js";
 
 /** The files that declare the control plane's services. */
-const SERVICE_FILES: readonly DescFile[] = [file_trustplane_v1_agent, file_trustplane_v1_certificate, file_trustplane_v1_file];
+const SERVICE_FILES: readonly DescFile[] = [
+  file_trustplane_v1_agent,
+  file_trustplane_v1_certificate,
+  file_trustplane_v1_file,
+  file_trustplane_v1_job,
+  file_trustplane_v1_fleet,
+];
 
 /** Every file the service files need, dependencies first. */
 function withDependencies(files: readonly DescFile[]): DescFile[] {

@@ -1,11 +1,17 @@
 // The agents the control plane knows, by hostname: online ones with their live
-// stream, and offline ones for `offlineRetentionMs` after they were last seen, so a
-// target naming them reports them offline instead of "not found".
+// stream, and offline ones (seen before, or loaded from the job store at start), so
+// a target naming them reports them offline instead of "not found". Offline agents
+// last seen longer than `staleAgentMs` ago are stale: still known, listed and
+// matched by their exact hostname, but no longer by `_all` or selectors.
+//
+// Every hello and disconnect is written to the store (KnownAgentRecorder); the
+// last-seen time of a connected agent at most once per `seenWriteIntervalMs`.
 import { EventEmitter, once } from "node:events";
 import type { Hello, OsFacts } from "../gen/trustplane/v1/agent_pb.js";
 import { isValidHostname, labelsProblem, MAX_HOSTNAME_LENGTH } from "../common/names.js";
 import { invalidArgument, StatusError, GrpcStatus } from "../common/status-error.js";
 import type { AgentLink } from "./agent-link.js";
+import type { KnownAgent, KnownAgentRecorder } from "./job-store/job-store.js";
 
 export type AgentState = "online" | "offline";
 
@@ -22,8 +28,10 @@ export interface AgentRecord {
   lastSeen: number;
   /** The live stream while online. */
   link: AgentLink | undefined;
-  /** Who the stream proved to be (the join token, or a certificate name). */
+  /** Who the stream proved to be (the join token, or a certificate name); empty if never connected here. */
   identity: string;
+  /** Unix ms of the last-seen time last written to the store. */
+  savedSeen: number;
 }
 
 /** A snapshot of an agent, for listings. */
@@ -36,16 +44,25 @@ export interface AgentView {
   connectedAt: Date;
   lastSeen: Date;
   inFlight: number;
+  /** Offline for longer than the stale age: not matched by `_all` or selectors. */
+  stale: boolean;
 }
 
 export interface AgentRegistryOptions {
-  /** How long an offline agent stays known; default 7 days. */
-  offlineRetentionMs?: number;
+  /** After how long offline an agent is stale; default 7 days. */
+  staleAgentMs?: number;
+  /** Where known agents are written; default nowhere. */
+  recorder?: KnownAgentRecorder;
+  /** How often a connected agent's last-seen time is written; default 60 s. */
+  seenWriteIntervalMs?: number;
+  /** Told of every accepted hello; `reconnect` when the hostname was already known. */
+  onAttach?: (reconnect: boolean) => void;
   /** Clock, for tests. */
   now?: () => number;
 }
 
-export const DEFAULT_OFFLINE_RETENTION_MS = 7 * 24 * 3600 * 1000;
+export const DEFAULT_STALE_AGENT_MS = 7 * 24 * 3600 * 1000;
+export const DEFAULT_SEEN_WRITE_INTERVAL_MS = 60_000;
 
 /** Why a hello is refused, or undefined when it is fine. */
 export function helloProblem(hello: Hello): string | undefined {
@@ -55,16 +72,43 @@ export function helloProblem(hello: Hello): string | undefined {
   return labelsProblem(hello.labels);
 }
 
+function byHostname(a: { hostname: string }, b: { hostname: string }): number {
+  return a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : 0;
+}
+
 export class AgentRegistry {
   private readonly agents = new Map<string, AgentRecord>();
   private readonly events = new EventEmitter();
-  private readonly retentionMs: number;
+  private readonly staleMs: number;
+  private readonly seenWriteIntervalMs: number;
   private readonly now: () => number;
 
-  constructor(options: AgentRegistryOptions = {}) {
-    this.retentionMs = options.offlineRetentionMs ?? DEFAULT_OFFLINE_RETENTION_MS;
+  constructor(private readonly options: AgentRegistryOptions = {}) {
+    this.staleMs = options.staleAgentMs ?? DEFAULT_STALE_AGENT_MS;
+    this.seenWriteIntervalMs = options.seenWriteIntervalMs ?? DEFAULT_SEEN_WRITE_INTERVAL_MS;
     this.now = options.now ?? Date.now;
     this.events.setMaxListeners(0);
+  }
+
+  /** Adds agents known from the store as offline (hostnames already present are kept). */
+  load(agents: readonly KnownAgent[]): void {
+    for (const agent of agents) {
+      const hostname = agent.hostname.toLowerCase();
+      if (this.agents.has(hostname)) continue;
+      const lastSeen = agent.lastSeenAt.getTime();
+      this.agents.set(hostname, {
+        hostname,
+        labels: { ...agent.labels },
+        os: agent.os,
+        agentVersion: agent.agentVersion,
+        state: "offline",
+        connectedAt: agent.connectedAt.getTime(),
+        lastSeen,
+        link: undefined,
+        identity: "",
+        savedSeen: lastSeen,
+      });
+    }
   }
 
   /**
@@ -79,6 +123,7 @@ export class AgentRegistry {
     const now = this.now();
     const hostname = hello.hostname.toLowerCase();
     let record = this.agents.get(hostname);
+    const reconnect = record !== undefined;
     const previous = record?.state === "online" ? record.link : undefined;
     if (record && previous && record.identity !== identity) {
       throw new StatusError(GrpcStatus.ALREADY_EXISTS, `agent "${hostname}" is already connected with another identity`);
@@ -94,6 +139,7 @@ export class AgentRegistry {
         lastSeen: now,
         link: undefined,
         identity,
+        savedSeen: now,
       };
       this.agents.set(hostname, record);
     }
@@ -105,9 +151,21 @@ export class AgentRegistry {
     record.lastSeen = now;
     record.link = link;
     record.identity = identity;
+    record.savedSeen = now;
     if (previous && previous !== link) previous.replace();
+    this.options.recorder?.recordAgent(knownAgent(record));
+    this.options.onAttach?.(reconnect);
     this.events.emit("online", record);
     return record;
+  }
+
+  /** A message from the agent: it was seen now (written to the store at most once per interval). */
+  touch(record: AgentRecord): void {
+    const now = this.now();
+    record.lastSeen = now;
+    if (now - record.savedSeen < this.seenWriteIntervalMs) return;
+    record.savedSeen = now;
+    this.options.recorder?.recordAgent(knownAgent(record));
   }
 
   /** The stream `link` ended; its agent is offline unless another stream took over. */
@@ -116,45 +174,53 @@ export class AgentRegistry {
     record.link = undefined;
     record.state = "offline";
     record.lastSeen = this.now();
+    record.savedSeen = record.lastSeen;
+    this.options.recorder?.recordAgent(knownAgent(record));
     this.events.emit("offline", record);
+  }
+
+  /** Removes an offline agent from the registry; false if it is unknown or online. */
+  forget(hostname: string): boolean {
+    const key = hostname.toLowerCase();
+    const record = this.agents.get(key);
+    if (!record || record.state !== "offline") return false;
+    return this.agents.delete(key);
+  }
+
+  /** Offline for longer than the stale age. */
+  isStale(record: AgentRecord): boolean {
+    return record.state === "offline" && this.now() - record.lastSeen > this.staleMs;
   }
 
   /** The known agent with this hostname (case-insensitive). */
   get(hostname: string): AgentRecord | undefined {
-    const key = hostname.toLowerCase();
-    const record = this.agents.get(key);
-    if (record && this.expired(record)) {
-      this.agents.delete(key);
-      return undefined;
-    }
-    return record;
+    return this.agents.get(hostname.toLowerCase());
   }
 
-  /** Every known agent, forgetting those offline for longer than the retention. */
-  *records(): IterableIterator<AgentRecord> {
-    for (const [hostname, record] of this.agents) {
-      if (this.expired(record)) {
-        this.agents.delete(hostname);
-        continue;
-      }
-      yield record;
-    }
+  /** Every known agent, stale ones included. */
+  records(): IterableIterator<AgentRecord> {
+    return this.agents.values();
   }
 
   /** Snapshots of the known agents, sorted by hostname. */
   list(): AgentView[] {
-    return [...this.records()].map(agentView).sort((a, b) => (a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : 0));
+    return [...this.agents.values()].map((record) => agentView(record, this.isStale(record))).sort(byHostname);
   }
 
-  view(hostname: string): AgentView | undefined {
-    const record = this.get(hostname);
-    return record ? agentView(record) : undefined;
+  /** A snapshot of the agent (by hostname or record), or undefined if unknown. */
+  view(agent: string | AgentRecord): AgentView | undefined {
+    const record = typeof agent === "string" ? this.get(agent) : agent;
+    return record ? agentView(record, this.isStale(record)) : undefined;
   }
 
   get onlineCount(): number {
-    let count = 0;
-    for (const record of this.records()) if (record.state === "online") count++;
-    return count;
+    return this.stateCounts().online;
+  }
+
+  stateCounts(): { online: number; offline: number } {
+    let online = 0;
+    for (const record of this.agents.values()) if (record.state === "online") online++;
+    return { online, offline: this.agents.size - online };
   }
 
   /** Resolves when `hostname` is online (at once if it already is). */
@@ -163,7 +229,7 @@ export class AgentRegistry {
     const signal = AbortSignal.timeout(timeoutMs);
     for (;;) {
       const record = this.get(key);
-      if (record?.state === "online") return agentView(record);
+      if (record?.state === "online") return this.view(record)!;
       try {
         await once(this.events, "online", { signal });
       } catch {
@@ -178,7 +244,7 @@ export class AgentRegistry {
     const signal = AbortSignal.timeout(timeoutMs);
     for (;;) {
       const record = this.get(key);
-      if (record?.state === "offline") return agentView(record);
+      if (record?.state === "offline") return this.view(record)!;
       try {
         await once(this.events, "offline", { signal });
       } catch {
@@ -191,13 +257,20 @@ export class AgentRegistry {
   *links(): IterableIterator<AgentLink> {
     for (const record of this.agents.values()) if (record.link) yield record.link;
   }
-
-  private expired(record: AgentRecord): boolean {
-    return record.state === "offline" && this.now() - record.lastSeen > this.retentionMs;
-  }
 }
 
-function agentView(record: AgentRecord): AgentView {
+function knownAgent(record: AgentRecord): KnownAgent {
+  return {
+    hostname: record.hostname,
+    labels: { ...record.labels },
+    os: record.os,
+    agentVersion: record.agentVersion,
+    connectedAt: new Date(record.connectedAt),
+    lastSeenAt: new Date(record.lastSeen),
+  };
+}
+
+function agentView(record: AgentRecord, stale: boolean): AgentView {
   return {
     hostname: record.hostname,
     labels: { ...record.labels },
@@ -207,5 +280,6 @@ function agentView(record: AgentRecord): AgentView {
     connectedAt: new Date(record.connectedAt),
     lastSeen: new Date(record.lastSeen),
     inFlight: record.link?.inFlight ?? 0,
+    stale,
   };
 }

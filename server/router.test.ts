@@ -6,6 +6,7 @@ import { HelloSchema } from "../gen/trustplane/v1/agent_pb.js";
 import type { AgentLink } from "./agent-link.js";
 import { AgentRegistry } from "./registry.js";
 import { Router } from "./router.js";
+import { parseTarget } from "./target.js";
 
 function link(inFlight = 0): AgentLink & { replaced: number } {
   return {
@@ -101,18 +102,76 @@ describe("Router.resolve", () => {
 });
 
 describe("AgentRegistry", () => {
-  it("forgets offline agents after the retention, keeps them before", () => {
+  it("an agent offline longer than the stale age stays known but leaves _all and selectors", () => {
     let now = 1_000_000;
-    const registry = new AgentRegistry({ offlineRetentionMs: 60_000, now: () => now });
-    const agentLink = link();
-    const record = registry.attach(create(HelloSchema, { hostname: "old-1" }), agentLink, "join-token");
-    registry.detach(record, agentLink);
+    const registry = new AgentRegistry({ staleAgentMs: 60_000, now: () => now });
+    const router = new Router(registry);
+    const oldLink = link();
+    const old = registry.attach(create(HelloSchema, { hostname: "old-1", labels: { env: "prod" } }), oldLink, "join-token");
+    registry.attach(create(HelloSchema, { hostname: "new-1", labels: { env: "prod" } }), link(), "join-token");
+    registry.detach(old, oldLink);
     now += 60_000;
-    expect(registry.view("old-1")?.state).toBe("offline");
-    expect(registry.view("old-1")?.lastSeen.getTime()).toBe(1_000_000);
+    expect(registry.view("old-1")).toMatchObject({ state: "offline", stale: false });
+    expect(router.resolveText("_all").map((agent) => agent.hostname)).toEqual(["new-1", "old-1"]);
     now += 1;
-    expect(registry.view("old-1")).toBeUndefined();
-    expect(registry.list()).toEqual([]);
+    expect(registry.view("old-1")).toMatchObject({ state: "offline", stale: true, lastSeen: new Date(1_000_000) });
+    expect(registry.list().map((view) => [view.hostname, view.stale])).toEqual([
+      ["new-1", false],
+      ["old-1", true],
+    ]);
+    expect(router.resolveText("_all").map((agent) => agent.hostname)).toEqual(["new-1"]);
+    expect(router.resolveText("env:prod").map((agent) => agent.hostname)).toEqual(["new-1"]);
+    expect(router.resolveText("old-1").map((agent) => agent.hostname)).toEqual(["old-1"]);
+    expect(router.matching(parseTarget("_all")).map((agent) => agent.hostname)).toEqual(["new-1"]);
+    expect(router.matching(parseTarget("old-1")).map((agent) => agent.hostname)).toEqual(["old-1"]);
+  });
+
+  it("a selector matching only stale agents refuses like one matching nothing", () => {
+    let now = 0;
+    const registry = new AgentRegistry({ staleAgentMs: 10, now: () => now });
+    const agentLink = link();
+    registry.detach(registry.attach(create(HelloSchema, { hostname: "gone-1", labels: { env: "gone" } }), agentLink, "join-token"), agentLink);
+    now = 11;
+    expect(() => new Router(registry).resolveText("env:gone")).toThrow('no agent matches target "env:gone"');
+    expect(() => new Router(registry).resolveText("_all")).toThrow('no agent matches target "_all"');
+  });
+
+  it("loads known agents as offline, keeps hostnames already present, forgets only offline agents", () => {
+    const registry = new AgentRegistry({ now: () => 5_000 });
+    registry.attach(create(HelloSchema, { hostname: "live-1", labels: { env: "a" } }), link(), "join-token");
+    registry.load([
+      { hostname: "down-1", labels: { env: "b" }, os: undefined, agentVersion: "0.9", connectedAt: new Date(1_000), lastSeenAt: new Date(2_000) },
+      { hostname: "live-1", labels: { env: "old" }, os: undefined, agentVersion: "0.1", connectedAt: new Date(1), lastSeenAt: new Date(2) },
+    ]);
+    expect(registry.list().map((view) => [view.hostname, view.state, view.labels, view.lastSeen.getTime()])).toEqual([
+      ["down-1", "offline", { env: "b" }, 2_000],
+      ["live-1", "online", { env: "a" }, 5_000],
+    ]);
+    expect(registry.forget("live-1")).toBe(false);
+    expect(registry.forget("nope-1")).toBe(false);
+    expect(registry.forget("DOWN-1")).toBe(true);
+    expect(registry.view("down-1")).toBeUndefined();
+  });
+
+  it("records hello and disconnect at once, and last-seen times at most once per interval", () => {
+    let now = 0;
+    const recorded: [string, string, number][] = [];
+    const registry = new AgentRegistry({
+      now: () => now,
+      seenWriteIntervalMs: 1_000,
+      recorder: { recordAgent: (agent) => recorded.push([agent.hostname, agent.labels.env ?? "", agent.lastSeenAt.getTime()]) },
+    });
+    const agentLink = link();
+    const record = registry.attach(create(HelloSchema, { hostname: "beat-1", labels: { env: "x" } }), agentLink, "join-token");
+    for (now = 100; now <= 2_500; now += 100) registry.touch(record);
+    registry.detach(record, agentLink);
+    expect(recorded).toEqual([
+      ["beat-1", "x", 0],
+      ["beat-1", "x", 1_000],
+      ["beat-1", "x", 2_000],
+      ["beat-1", "x", 2_600],
+    ]);
+    expect(registry.view("beat-1")?.lastSeen.getTime()).toBe(2_600);
   });
 
   it("a second stream with the same identity replaces the first; the first's end does not mark it offline", () => {

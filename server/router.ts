@@ -1,5 +1,6 @@
 // Resolves a parsed target against the registry (DESIGN.md section 4): which known
 // agents a job goes to. `_any` picks one online agent, least busy then round-robin.
+// Stale agents (offline longer than the stale age) are matched only by hostname.
 import { invalidArgument } from "../common/status-error.js";
 import type { AgentRecord, AgentRegistry } from "./registry.js";
 import { labelsMatch, parseTarget, type Target } from "./target.js";
@@ -33,21 +34,46 @@ export class Router {
       case "any":
         return [this.pickAny()];
       case "all": {
-        const all = [...this.registry.records()].sort(byHostname);
+        const all = this.matching(target);
         if (all.length === 0) throw invalidArgument(`no agent matches target "${text}"`, "no agent is connected or was seen recently");
         return all;
       }
       case "selectors": {
-        const matched: AgentRecord[] = [];
-        for (const record of this.registry.records()) {
-          if (labelsMatch(record.labels, target.selectors)) matched.push(record);
-        }
+        const matched = this.matching(target);
         if (matched.length === 0) {
-          throw invalidArgument(`no agent matches target "${text}"`, "no known agent has labels matching every selector");
+          throw invalidArgument(`no agent matches target "${text}"`, "no agent connected or seen recently has labels matching every selector");
         }
-        return matched.sort(byHostname);
+        return matched;
       }
     }
+  }
+
+  /**
+   * Every known agent `target` could reach, sorted by hostname, without choosing or
+   * refusing: a hostname matches its agent (stale or not), `_any` every online agent,
+   * `_all` and selectors every agent that is not stale. Empty when none.
+   */
+  matching(target: Target): AgentRecord[] {
+    const matched: AgentRecord[] = [];
+    switch (target.kind) {
+      case "hostname": {
+        const record = this.registry.get(target.hostname);
+        if (record) matched.push(record);
+        return matched;
+      }
+      case "any":
+        for (const record of this.registry.records()) if (record.state === "online" && record.link) matched.push(record);
+        break;
+      case "all":
+        for (const record of this.registry.records()) if (!this.registry.isStale(record)) matched.push(record);
+        break;
+      case "selectors":
+        for (const record of this.registry.records()) {
+          if (labelsMatch(record.labels, target.selectors) && !this.registry.isStale(record)) matched.push(record);
+        }
+        break;
+    }
+    return matched.sort(byHostname);
   }
 
   private pickAny(): AgentRecord {

@@ -6,15 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeCa, makeLeaf, opensslVerifies } from "./fixtures/pki.js";
 import { byHostname, Fleet, writeScript } from "./harness/fleet.js";
 import { debianAnchor, debianBundle } from "./harness/sandbox-root.js";
-
-/** Polls until `check` is true or the deadline passes. */
-async function until(check: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
+import { until } from "./harness/until.js";
 
 describe("agents that are gone, hung or failing", () => {
   let fleet: Fleet;

@@ -1,6 +1,6 @@
 import { hostname as osHostname } from "node:os";
 import { resolve } from "node:path";
-import { startAgent } from "../../agent/agent.js";
+import { startAgent, type AgentDisconnectedEvent } from "../../agent/agent.js";
 import { createLogger } from "../../common/logger.js";
 import { isValidHostname, parseLabelFlags } from "../../common/names.js";
 import { hostPort, parseFlags, required, defineCommand } from "../flags.js";
@@ -11,7 +11,9 @@ import { VERSION } from "../version.js";
 
 const spec = defineCommand({
   name: "trustplane agent",
-  summary: "Run the node agent: dial the control plane and apply certificate commands to this node's trust store.",
+  summary:
+    "Run the node agent: dial the control plane and apply certificate commands to this node's trust store.\n" +
+    "(trustplane agent list|get|forget ask the gateway about known agents; see trustplane agent list --help.)",
   help: [
     ["--server HOST:PORT[,...]", "control plane address(es); one is picked at random, the others are fail-over (default 127.0.0.1:7443)"],
     ["--hostname NAME", "name this node registers as (default: the machine's host name)"],
@@ -57,6 +59,9 @@ export async function agentCommand(argv: string[]): Promise<void> {
     logger,
   });
   agent.on("connected", () => logger.info({ hostname }, "agent connected"));
-  agent.on("disconnected", () => logger.warn({ hostname }, "agent disconnected"));
+  agent.on("disconnected", (event: AgentDisconnectedEvent) => {
+    // Every failed attempt also emits "disconnected"; only a lost stream is news.
+    if (event.connected) logger.warn({ hostname, code: event.code, details: event.details }, "agent disconnected");
+  });
   await runUntilSignal(logger, () => agent.stop());
 }

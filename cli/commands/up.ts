@@ -10,6 +10,7 @@ import { isValidHostname, parseLabelFlags } from "../../common/names.js";
 import { startGateway } from "../../gateway/gateway.js";
 import { createApiKey } from "../../server/auth/api-keys-file.js";
 import { startControlPlane } from "../../server/control-plane.js";
+import { DEFAULT_GATEWAY_URL } from "../client/gateway-connection.js";
 import { hostPort, parseFlags, defineCommand } from "../flags.js";
 import { runUntilSignal } from "../run-until-signal.js";
 import { UsageError } from "../usage-error.js";
@@ -25,6 +26,7 @@ const spec = defineCommand({
     ["--grpc HOST:PORT", "control plane gRPC address for more agents (default 127.0.0.1:7443)"],
     ["--hostname NAME", "the local agent's name (default: this machine's host name)"],
     ["--label KEY:VALUE", "a label of the local agent, repeatable"],
+    ["--metrics HOST:PORT", "serve the control plane's Prometheus metrics at http://HOST:PORT/metrics (default: off)"],
   ],
   options: {
     "data-dir": { type: "string", default: ".trustplane" },
@@ -32,6 +34,7 @@ const spec = defineCommand({
     grpc: { type: "string", default: "127.0.0.1:7443" },
     hostname: { type: "string" },
     label: { type: "string", multiple: true, default: [] },
+    metrics: { type: "string" },
   },
 });
 
@@ -82,6 +85,7 @@ export async function upCommand(argv: string[]): Promise<void> {
   if (!flags) return;
   const httpAddress = hostPort(flags.http, "--http", spec.name);
   const grpcAddress = hostPort(flags.grpc, "--grpc", spec.name);
+  const metricsAddress = flags.metrics === undefined ? undefined : hostPort(flags.metrics, "--metrics", spec.name);
   const hostname = flags.hostname ?? osHostname();
   if (!isValidHostname(hostname)) throw new UsageError(`${spec.name}: --hostname "${hostname}" is not a valid host name`);
   let labels: Record<string, string>;
@@ -103,8 +107,11 @@ export async function upCommand(argv: string[]): Promise<void> {
     apiKeysFile: join(dataDir, "api-keys.json"),
     joinTokenFile: join(dataDir, "join-token"),
     objectStore: `file:${join(dataDir, "objects")}`,
+    jobStore: `sqlite:${join(dataDir, "jobs.sqlite")}`,
+    metricsAddress,
     logger: logger.child({ component: "server" }),
   });
+  if (controlPlane.metricsUrl) logger.info({ url: controlPlane.metricsUrl }, "metrics listening");
   const gateway = await startGateway({
     httpAddress,
     controlPlaneAddress: controlPlane.address,
@@ -132,6 +139,7 @@ export async function upCommand(argv: string[]): Promise<void> {
       `  REST and Connect:  ${gateway.url}`,
       `  gRPC (agents):     ${controlPlane.address}   join token in ${join(dataDir, "join-token")}`,
       `  local agent:       ${hostname}, trust store sandboxed in ${root}`,
+      ...(controlPlane.metricsUrl ? [`  metrics:           ${controlPlane.metricsUrl}`] : []),
       ``,
       keyLine,
       ``,
@@ -140,6 +148,11 @@ export async function upCommand(argv: string[]): Promise<void> {
       `  curl -s -H "Authorization: Bearer $TRUSTPLANE_API_KEY" -F name=corp-ca.pem -F file=@ca.pem ${gateway.url}/file`,
       `  curl -s -H "Authorization: Bearer $TRUSTPLANE_API_KEY" -H 'Content-Type: application/json' \\`,
       `       -d '{"name":"corp-root","object":"corp-ca.pem"}' ${gateway.url}/node/_all/certificate/ca`,
+      `or with the trustplane command:`,
+      ...(gateway.url === DEFAULT_GATEWAY_URL ? [] : [`  export TRUSTPLANE_URL=${gateway.url}`]),
+      `  trustplane file upload --name corp-ca.pem --file ca.pem`,
+      `  trustplane ca install --target _all --name corp-root --object corp-ca.pem`,
+      `  trustplane job list`,
       ``,
       `Press Ctrl-C to stop.`,
       ``,

@@ -25,15 +25,17 @@ import { CertificateService } from "../../gen/trustplane/v1/certificate_pb.js";
 import type { JobEvent } from "../../gen/trustplane/v1/common_pb.js";
 import { JobEventSchema } from "../../gen/trustplane/v1/common_pb.js";
 import { FileService } from "../../gen/trustplane/v1/file_pb.js";
+import { FleetService } from "../../gen/trustplane/v1/fleet_pb.js";
+import { JobService } from "../../gen/trustplane/v1/job_pb.js";
 
 export interface RecordedCall {
-  /** Local method name, such as `installCA` or `upload`. */
+  /** Local method name, such as `installCA`, `upload`, `getJob` or `listAgents`. */
   method: string;
   request: unknown;
   authorization: string | undefined;
 }
 
-/** Sends job events for a server-streaming call; throw (a StatusError) to fail the call. */
+/** Sends job events for a server-streaming call (every one streams JobEvents); throw (a StatusError) to fail the call. */
 export type StreamScript = (request: never, send: (event: MessageInitShape<typeof JobEventSchema>) => void) => unknown;
 /** Answers a unary call; throw (a StatusError) to fail it. */
 export type UnaryScript = (request: never) => unknown;
@@ -54,7 +56,7 @@ export class FakeControlPlane {
   static async start(): Promise<FakeControlPlane> {
     const server = new Server();
     const holder: { fake?: FakeControlPlane } = {};
-    for (const service of [CertificateService, FileService] as DescService[]) {
+    for (const service of [CertificateService, FileService, JobService, FleetService] as DescService[]) {
       server.addService(grpcServiceDefinition(service), implementation(service, () => holder.fake!));
     }
     const port = await new Promise<number>((resolve, reject) => {

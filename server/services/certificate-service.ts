@@ -1,6 +1,6 @@
 // CertificateService: InstallCA, UpdateCA, DeleteCA, ListCA. Each call checks, in
 // order: API key and permission; the request's own fields (name, target syntax,
-// object name, timeout); the target against the registry; then, for install and
+// object name, timeout, host limits); the target against the registry; then, for install and
 // update, fetches the object and validates its PEM once per job. Only then are
 // commands dispatched, and the call streams the job's events. A failure on a node
 // is a FAILED result, never a call error.
@@ -24,10 +24,11 @@ import {
   type ListCARequest,
   type UpdateCARequest,
 } from "../../gen/trustplane/v1/certificate_pb.js";
-import type { JobEvent, JobOptions } from "../../gen/trustplane/v1/common_pb.js";
+import { JobOptionsSchema, type JobEvent, type JobOptions } from "../../gen/trustplane/v1/common_pb.js";
 import type { ApiKeyPrincipal } from "../auth/api-keys-file.js";
 import type { CallAuthorizer } from "../auth/call-authorizer.js";
 import type { Permission } from "../auth/permissions.js";
+import { checkHostLimits } from "../host-limits.js";
 import { DEFAULT_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS, type JobRequest, type JobRunner, type Operation } from "../job-runner.js";
 import type { ObjectStore } from "../object-store/object-store.js";
 import { validateCaPem } from "../pem-validation.js";
@@ -45,7 +46,7 @@ export interface CertificateServiceDeps {
   isClosing: () => boolean;
 }
 
-type JobPlan = Omit<JobRequest, "keyId" | "agents" | "target">;
+type JobPlan = Omit<JobRequest, "keyId" | "agents" | "target" | "options">;
 
 interface CertificateRequest {
   target: string;
@@ -132,6 +133,7 @@ export class CertificateService {
         operation: "certificate.delete",
         command: { case: "deleteCa", value: create(DeleteCACommandSchema, { name: request.name }) },
         name: request.name,
+        object: "",
         timeoutMs: jobTimeoutMs(request.options),
         dryRun: request.options?.dryRun ?? false,
       }),
@@ -148,6 +150,7 @@ export class CertificateService {
         operation: "certificate.list",
         command: { case: "listCa", value: create(ListCACommandSchema, { source: request.source }) },
         name: "",
+        object: "",
         timeoutMs: jobTimeoutMs(request.options),
         dryRun: request.options?.dryRun ?? false,
       }),
@@ -183,6 +186,7 @@ export class CertificateService {
         }),
       },
       name: request.name,
+      object: request.object,
       timeoutMs: jobTimeoutMs(request.options),
       dryRun: request.options?.dryRun ?? false,
     };
@@ -196,10 +200,12 @@ export class CertificateService {
       if (deps.isClosing()) throw unavailable("control plane is shutting down");
       principal = await deps.authorizer.authorize(call.metadata, spec.permission);
       spec.check(request);
+      checkHostLimits(request.options);
       const target = parseTarget(request.target);
       const agents: AgentRecord[] = deps.router.resolve(target, request.target);
       const plan = await spec.plan(request);
-      const job = deps.jobs.start({ ...plan, target: request.target, agents, keyId: principal.id });
+      const options = request.options ?? create(JobOptionsSchema);
+      const job = deps.jobs.start({ ...plan, target: request.target, agents, options, keyId: principal.id });
       for await (const event of job) {
         if (call.cancelled || call.destroyed) continue;
         call.write(spec.response(event));

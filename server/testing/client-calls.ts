@@ -6,6 +6,8 @@ import { ERROR_DETAILS_METADATA_KEY } from "../../common/status-error.js";
 import { CertificateService } from "../../gen/trustplane/v1/certificate_pb.js";
 import type { JobEvent } from "../../gen/trustplane/v1/common_pb.js";
 import { FileService } from "../../gen/trustplane/v1/file_pb.js";
+import { FleetService } from "../../gen/trustplane/v1/fleet_pb.js";
+import { JobService } from "../../gen/trustplane/v1/job_pb.js";
 
 type AnyClient = Client & Record<string, (...args: unknown[]) => unknown>;
 
@@ -16,6 +18,16 @@ export function certificateClient(address: string): AnyClient {
 
 export function fileClient(address: string): AnyClient {
   const Constructor = makeGenericClientConstructor(grpcServiceDefinition(FileService), "FileService");
+  return new Constructor(address, credentials.createInsecure()) as unknown as AnyClient;
+}
+
+export function jobClient(address: string): AnyClient {
+  const Constructor = makeGenericClientConstructor(grpcServiceDefinition(JobService), "JobService");
+  return new Constructor(address, credentials.createInsecure()) as unknown as AnyClient;
+}
+
+export function fleetClient(address: string): AnyClient {
+  const Constructor = makeGenericClientConstructor(grpcServiceDefinition(FleetService), "FleetService");
   return new Constructor(address, credentials.createInsecure()) as unknown as AnyClient;
 }
 
@@ -57,7 +69,56 @@ export function streamJob(
   });
 }
 
-/** Runs a unary file method; the response, or the call error. */
+/** A server-streaming call whose events are visible while it runs. */
+export interface LiveStream<Event> {
+  /** Events received so far. */
+  readonly events: Event[];
+  /** Resolves once at least `count` events arrived (rejects after `timeoutMs`). */
+  until(count: number, timeoutMs?: number): Promise<void>;
+  /** The call's end: every event, or the call error. */
+  readonly done: Promise<{ events: Event[]; error?: CallError }>;
+  cancel(): void;
+}
+
+/** Starts a server-streaming method whose responses carry `event` (JobService.watchJob). */
+export function liveStream<Event>(client: AnyClient, method: string, request: unknown, key: string | undefined): LiveStream<Event> {
+  const events: Event[] = [];
+  const waiters: (() => void)[] = [];
+  const call = client[method]!(request, withKey(key)) as NodeJS.EventEmitter & { cancel(): void };
+  call.on("data", (response: { event: Event }) => {
+    events.push(response.event);
+    for (const wake of waiters.splice(0)) wake();
+  });
+  call.on("error", () => undefined);
+  const done = new Promise<{ events: Event[]; error?: CallError }>((resolve) => {
+    call.on("status", (status: StatusObject) => {
+      resolve(status.code === 0 ? { events } : { events, error: callError(status) });
+      for (const wake of waiters.splice(0)) wake();
+    });
+  });
+  let ended = false;
+  void done.then(() => (ended = true));
+  return {
+    events,
+    done,
+    cancel: () => call.cancel(),
+    async until(count: number, timeoutMs = 5_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (events.length < count) {
+        const left = deadline - Date.now();
+        if (left <= 0 || ended) throw new Error(`expected ${count} event(s), got ${events.length}${ended ? " before the call ended" : ""}`);
+        let timer: NodeJS.Timeout | undefined;
+        await new Promise<void>((resolve) => {
+          waiters.push(resolve);
+          timer = setTimeout(resolve, left);
+        });
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+/** Runs a unary method; the response, or the call error. */
 export function unary<Res>(client: AnyClient, method: string, request: unknown, key: string | undefined): Promise<{ response?: Res; error?: CallError }> {
   return new Promise((resolve) => {
     client[method]!(request, withKey(key), (error: ServiceError | null, response: Res) => {

@@ -35,14 +35,20 @@ export async function startTestControlPlane(options: TestControlPlaneOptions = {
   const admin = await createApiKey(keysFile, { role: "admin", name: "test admin" });
   const write = await createApiKey(keysFile, { role: "write", name: "test write" });
   const read = await createApiKey(keysFile, { role: "read", name: "test read" });
-  const controlPlane = await startControlPlane({
-    grpcAddress: "127.0.0.1:0",
-    apiKeysFile: keysFile,
-    joinTokenFile,
-    objectStore: `file:${objectsDir}`,
-    logger: createLogger({ component: "test-control-plane", level: process.env.TRUSTPLANE_TEST_LOG_LEVEL ?? "silent" }),
-    ...overrides,
-  });
+  let controlPlane: ControlPlane;
+  try {
+    controlPlane = await startControlPlane({
+      grpcAddress: "127.0.0.1:0",
+      apiKeysFile: keysFile,
+      joinTokenFile,
+      objectStore: `file:${objectsDir}`,
+      logger: createLogger({ component: "test-control-plane", level: process.env.TRUSTPLANE_TEST_LOG_LEVEL ?? "silent" }),
+      ...overrides,
+    });
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
   return {
     controlPlane,
     address: controlPlane.address,

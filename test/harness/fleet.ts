@@ -3,6 +3,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { expect } from "vitest";
 import { makeSandboxRoot } from "./sandbox-root.js";
 import { killAllProcesses, runTrustplane, TrustplaneProcess } from "./trustplane-process.js";
 
@@ -130,6 +131,26 @@ export class Fleet {
       // leave non-JSON bodies as text (NDJSON is parsed by the caller)
     }
     return { status: response.status, body: parsed, headers: response.headers };
+  }
+
+  /** A request answered as NDJSON: each line parsed, with the time it arrived. */
+  async *ndjson(method: string, path: string, json?: unknown): AsyncGenerator<{ line: any; at: number }> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.adminKey}`, accept: "application/x-ndjson" };
+    if (json !== undefined) headers["content-type"] = "application/json";
+    const response = await fetch(`${this.url}${path}`, { method, headers, body: json === undefined ? undefined : JSON.stringify(json) });
+    if (response.status !== 200) throw new Error(`NDJSON request answered ${response.status}: ${await response.text()}`);
+    expect(response.headers.get("content-type")).toMatch(/^application\/x-ndjson/);
+    const decoder = new TextDecoder();
+    let buffered = "";
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      buffered += decoder.decode(chunk, { stream: true });
+      let newline: number;
+      while ((newline = buffered.indexOf("\n")) >= 0) {
+        const text = buffered.slice(0, newline).trim();
+        buffered = buffered.slice(newline + 1);
+        if (text) yield { line: JSON.parse(text), at: Date.now() };
+      }
+    }
   }
 
   /** Uploads a PEM with a multipart form, as `curl -F name=... -F file=@...` does. */

@@ -1,0 +1,60 @@
+// How a client command reaches the gateway: its URL and API key from flags or the
+// environment, and a Connect transport (HTTP/1.1) that sends the key as a bearer
+// token on every call.
+import type { DescService } from "@bufbuild/protobuf";
+import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { AUTHORIZATION_METADATA_KEY } from "../../common/metadata-keys.js";
+import { UsageError } from "../usage-error.js";
+
+export const DEFAULT_GATEWAY_URL = "http://127.0.0.1:8080";
+
+/** Flags every client command takes; spread into its `options`. */
+export const CONNECTION_OPTIONS = {
+  url: { type: "string" },
+  "api-key": { type: "string" },
+  json: { type: "boolean", default: false },
+} as const;
+
+/** Help lines for CONNECTION_OPTIONS; spread at the end of a command's `help`. */
+export const CONNECTION_HELP = [
+  ["--url URL", `gateway URL (default $TRUSTPLANE_URL, else ${DEFAULT_GATEWAY_URL})`],
+  ["--api-key KEY", "API key (default $TRUSTPLANE_API_KEY; prefer the variable: flags show up in ps)"],
+  ["--json", "print one JSON document, the shape of the REST answer"],
+] as const;
+
+export interface ConnectionFlags {
+  url?: string;
+  "api-key"?: string;
+}
+
+export interface GatewayConnection {
+  readonly url: string;
+  client<T extends DescService>(service: T): Client<T>;
+}
+
+export function connectToGateway(
+  flags: ConnectionFlags,
+  env: Readonly<Record<string, string | undefined>>,
+  command: string,
+): GatewayConnection {
+  const url = flags.url || env.TRUSTPLANE_URL || DEFAULT_GATEWAY_URL;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UsageError(`${command}: --url must be an http:// or https:// URL, got "${url}"`);
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    throw new UsageError(`${command}: --url must be an http:// or https:// URL, got "${url}"`);
+  }
+  const key = (flags["api-key"] || env.TRUSTPLANE_API_KEY || "").trim();
+  if (!key) throw new UsageError(`${command}: no API key: give --api-key KEY or set TRUSTPLANE_API_KEY`);
+  const authorization = `Bearer ${key}`;
+  const bearer: Interceptor = (next) => (request) => {
+    request.header.set(AUTHORIZATION_METADATA_KEY, authorization);
+    return next(request);
+  };
+  const transport = createConnectTransport({ baseUrl: url, httpVersion: "1.1", interceptors: [bearer] });
+  return { url, client: (service) => createClient(service, transport) };
+}

@@ -1,0 +1,161 @@
+// JobService: the record of every job (job:read). A running job is answered from
+// the job runner (its live state), any other from the job store. WatchJob streams
+// JobStarted, the results so far and each new one, then JobSummary — at once for a
+// finished or interrupted job. Store faults answer UNAVAILABLE.
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { ServerWritableStream, UntypedServiceImplementation } from "@grpc/grpc-js";
+import { GrpcStatus, invalidArgument, notFound, toStatusError, unavailable } from "../../common/status-error.js";
+import { JobEventSchema, ResultStatus, type JobEvent } from "../../gen/trustplane/v1/common_pb.js";
+import {
+  GetJobResponseSchema,
+  JobSchema,
+  JobState,
+  ListJobsResponseSchema,
+  WatchJobResponseSchema,
+  type GetJobRequest,
+  type Job,
+  type ListJobsRequest,
+  type WatchJobRequest,
+} from "../../gen/trustplane/v1/job_pb.js";
+import type { JobRunner } from "../job-runner.js";
+import type { JobRecord, JobState as StoredJobState, JobStore } from "../job-store/job-store.js";
+import { unaryCall, type UnaryCallDeps } from "./unary-call.js";
+
+export interface JobServiceDeps extends UnaryCallDeps {
+  jobs: JobRunner;
+  store: JobStore;
+}
+
+export const DEFAULT_JOB_LIST_LIMIT = 20;
+export const MAX_JOB_LIST_LIMIT = 100;
+const MAX_JOB_ID_LENGTH = 128;
+
+const STATE_TO_PROTO: Readonly<Record<StoredJobState, JobState>> = {
+  running: JobState.RUNNING,
+  completed: JobState.COMPLETED,
+  partial_failure: JobState.PARTIAL_FAILURE,
+  failed: JobState.FAILED,
+  interrupted: JobState.INTERRUPTED,
+};
+
+const STATE_FROM_PROTO: ReadonlyMap<JobState, StoredJobState> = new Map(
+  Object.entries(STATE_TO_PROTO).map(([text, state]) => [state, text as StoredJobState]),
+);
+
+function counts(record: JobRecord): { ok: number; failed: number; skipped: number } {
+  let ok = 0;
+  let failed = 0;
+  let skipped = 0;
+  for (const result of record.results) {
+    if (result.status === ResultStatus.OK) ok++;
+    else if (result.status === ResultStatus.SKIPPED) skipped++;
+    else failed++;
+  }
+  return { ok, failed, skipped };
+}
+
+/** The Job message of a record: results in arrival order, unanswered hosts, counts. */
+export function jobMessage(record: JobRecord): Job {
+  const answered = new Set(record.results.map((result) => result.hostname));
+  return create(JobSchema, {
+    id: record.id,
+    operation: record.operation,
+    target: record.target,
+    name: record.name,
+    object: record.object,
+    options: record.options,
+    requestedBy: record.requestedBy,
+    createdAt: timestampFromDate(record.createdAt),
+    finishedAt: record.finishedAt ? timestampFromDate(record.finishedAt) : undefined,
+    state: STATE_TO_PROTO[record.state],
+    hostnames: record.hostnames,
+    results: record.results,
+    unansweredHostnames: record.hostnames.filter((hostname) => !answered.has(hostname)),
+    ...counts(record),
+  });
+}
+
+/** A recorded job as a finished event stream: JobStarted, its results, JobSummary. */
+function replay(record: JobRecord): JobEvent[] {
+  const dryRun = record.options.dryRun;
+  const started = create(JobEventSchema, {
+    event: { case: "started", value: { jobId: record.id, hostnames: record.hostnames, operation: record.operation, target: record.target, dryRun } },
+  });
+  const results = record.results.map((result) => create(JobEventSchema, { event: { case: "result", value: result } }));
+  const durationMs = record.finishedAt ? Math.max(0, record.finishedAt.getTime() - record.createdAt.getTime()) : 0;
+  const summary = create(JobEventSchema, {
+    event: { case: "summary", value: { jobId: record.id, ...counts(record), durationMs: BigInt(durationMs), dryRun } },
+  });
+  return [started, ...results, summary];
+}
+
+function checkJobId(id: string): void {
+  if (id === "") throw invalidArgument("job id is required");
+}
+
+export class JobService {
+  constructor(private readonly deps: JobServiceDeps) {}
+
+  handlers(): UntypedServiceImplementation {
+    return {
+      getJob: unaryCall(this.deps, "GetJob", "job:read", (request: GetJobRequest) => this.get(request)),
+      listJobs: unaryCall(this.deps, "ListJobs", "job:read", (request: ListJobsRequest) => this.list(request)),
+      watchJob: (call: ServerWritableStream<WatchJobRequest, unknown>) => void this.watch(call),
+    };
+  }
+
+  /** The job as it is now: live while it runs, else from the store. */
+  private async find(id: string): Promise<JobRecord> {
+    checkJobId(id);
+    return this.deps.jobs.get(id)?.snapshot() ?? (await this.stored(id));
+  }
+
+  private async stored(id: string): Promise<JobRecord> {
+    const record = id.length <= MAX_JOB_ID_LENGTH ? await this.deps.store.getJob(id) : undefined;
+    if (!record) throw notFound(`job "${id}" not found`);
+    return record;
+  }
+
+  private async get(request: GetJobRequest) {
+    return create(GetJobResponseSchema, { job: jobMessage(await this.find(request.id)) });
+  }
+
+  private async list(request: ListJobsRequest) {
+    const state = STATE_FROM_PROTO.get(request.state);
+    if (request.state !== JobState.UNSPECIFIED && !state) throw invalidArgument(`unknown job state ${request.state}`);
+    const limit = request.limit === 0 ? DEFAULT_JOB_LIST_LIMIT : Math.min(request.limit, MAX_JOB_LIST_LIMIT);
+    const page = await this.deps.store.listJobs({
+      state,
+      target: request.target === "" ? undefined : request.target,
+      limit,
+      offset: request.offset,
+    });
+    // A running job's stored record may lag its live state by a batch: answer the live one.
+    const jobs = page.jobs.map((record) => jobMessage(this.deps.jobs.get(record.id)?.snapshot() ?? record));
+    return create(ListJobsResponseSchema, { jobs, total: page.total });
+  }
+
+  private async watch(call: ServerWritableStream<WatchJobRequest, unknown>): Promise<void> {
+    const { deps } = this;
+    const abort = new AbortController();
+    call.on("cancelled", () => abort.abort());
+    try {
+      if (deps.isClosing()) throw unavailable("control plane is shutting down");
+      await deps.authorizer.authorize(call.metadata, "job:read");
+      const { id } = call.request;
+      checkJobId(id);
+      const live = deps.jobs.get(id);
+      const events: AsyncIterable<JobEvent> | JobEvent[] = live ? live.events(abort.signal) : replay(await this.stored(id));
+      for await (const event of events) {
+        if (call.cancelled || call.destroyed) break;
+        call.write(create(WatchJobResponseSchema, { event }));
+      }
+      if (!call.cancelled && !call.destroyed) call.end();
+    } catch (error) {
+      const status = toStatusError(error);
+      if (status.code === GrpcStatus.INTERNAL) deps.logger.error({ method: "WatchJob", err: status.details }, "internal error");
+      if (!call.cancelled && !call.destroyed) call.emit("error", status.toServiceError());
+    }
+  }
+}
