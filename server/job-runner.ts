@@ -187,17 +187,7 @@ export class Job implements CommandWaiter, AsyncIterable<JobEvent> {
 
   dispatch(): void {
     const { request } = this;
-    this.store.recordJobStarted({
-      id: this.id,
-      operation: request.operation,
-      target: request.target,
-      name: request.name,
-      object: request.object,
-      options: request.options,
-      requestedBy: request.keyId,
-      createdAt: new Date(this.createdAt),
-      hostnames: this.hostnames,
-    });
+    this.store.recordJobStarted(this.snapshot());
     this.push(
       create(JobEventSchema, {
         event: {
