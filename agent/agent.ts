@@ -55,6 +55,7 @@ export interface AgentOptions {
   /** A program run instead of the family's rebuild binary, with the same arguments. */
   updateCommand?: string;
   version: string;
+  /** The agent adds a `hostname` binding itself. */
   logger: Logger;
   /** Reconnect back-off; defaults 500 ms base, 30 s cap, full jitter. */
   backoff?: { baseMs?: number; capMs?: number };
@@ -83,7 +84,7 @@ export interface AgentDisconnectedEvent {
 /** "refused": the control plane refused this agent (bad join token, hello or certificate identity). */
 export interface AgentRefusedEvent {
   server: string;
-  /** UNAUTHENTICATED, PERMISSION_DENIED or INVALID_ARGUMENT (`grpc.status`). */
+  /** UNAUTHENTICATED, PERMISSION_DENIED, INVALID_ARGUMENT, ALREADY_EXISTS or RESOURCE_EXHAUSTED (`grpc.status`). */
   code: number;
   /** The control plane's message, e.g. `agent certificate is for "web-1", not "web-2"`. */
   details: string;
@@ -125,7 +126,14 @@ const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   "grpc.keepalive_permit_without_calls": 1,
 };
 /** Statuses by which the control plane refuses an agent (token, hello, certificate identity). */
-const REFUSAL_CODES = new Set<number>([grpc.status.UNAUTHENTICATED, grpc.status.PERMISSION_DENIED, grpc.status.INVALID_ARGUMENT]);
+/** How the control plane says no: bad credentials or hello, a hostname held by another identity, flooding. */
+const REFUSAL_CODES = new Set<number>([
+  grpc.status.UNAUTHENTICATED,
+  grpc.status.PERMISSION_DENIED,
+  grpc.status.INVALID_ARGUMENT,
+  grpc.status.ALREADY_EXISTS,
+  grpc.status.RESOURCE_EXHAUSTED,
+]);
 /** How grpc-js words a failed TLS handshake (certificate refused, untrusted or misnamed) in UNAVAILABLE's details. */
 const TLS_FAILURE = /certificate|altnames|SSL routines|TLS/i;
 /** How long stop() waits for the control plane to close a half-closed stream before cancelling it. */
@@ -178,8 +186,8 @@ class StreamAgent extends EventEmitter implements Agent {
     this.credentials = security.credentials;
     this.channelOptions = { ...CHANNEL_OPTIONS, ...security.channelOptions };
     this.hostname = options.hostname;
-    // Callers often bind the hostname already; bind it once.
-    this.logger = "hostname" in options.logger.bindings() ? options.logger : options.logger.child({ hostname: options.hostname });
+    // The agent binds its hostname itself; callers pass a logger without it.
+    this.logger = options.logger.child({ hostname: options.hostname });
     this.backoff = {
       baseMs: options.backoff?.baseMs ?? DEFAULT_BACKOFF.baseMs,
       capMs: options.backoff?.capMs ?? DEFAULT_BACKOFF.capMs,

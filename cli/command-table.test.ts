@@ -20,7 +20,7 @@ describe("trustplane agent", () => {
 
   it("flags only still parse as the daemon's flags", async () => {
     const run = await COMMANDS.agent!.load(["--server", "127.0.0.1:1"]);
-    await expect(run(["--server", "127.0.0.1:1"])).rejects.toThrow(
+    await expect(run(["--server", "127.0.0.1:1", "--hostname", "web-1"])).rejects.toThrow(
       new UsageError("trustplane agent: --join-token-file is required (see --help)"),
     );
     await expect(run(["--bogus"])).rejects.toThrow("trustplane agent: Unknown option '--bogus' (see --help)");
@@ -31,10 +31,11 @@ describe("trustplane agent", () => {
 describe("trustplane --help", () => {
   it("lists the client commands and the exit codes", () => {
     const text = help();
-    for (const name of ["up", "server", "gateway", "agent", "keys", "ca", "job", "file"]) {
+    for (const name of ["up", "server", "gateway", "agent", "keys", "token", "pki", "ca", "job", "file"]) {
       expect(text).toMatch(new RegExp(`\\n  ${name} +\\S`));
     }
     expect(text).toContain("agent list|get|forget");
+    expect(text).toContain("--ca FILE or $TRUSTPLANE_CA");
     expect(text).toContain("Exit codes: 0 ok, 1 a host failed (or another failure), 2 usage error, 3 API error.");
   });
 });

@@ -33,6 +33,14 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     load: async () => (await import("./commands/keys.js")).keysCommand,
     summary: "create or remove API keys (keys create --role write)",
   },
+  token: {
+    load: async () => (await import("./commands/token.js")).tokenCommand,
+    summary: "rotate the agents' join token (token rotate [--store-hash])",
+  },
+  pki: {
+    load: async () => (await import("./commands/pki.js")).pkiCommand,
+    summary: "a private CA for (mutual) TLS: pki init|issue-server|issue-agent",
+  },
   ca: {
     load: async () => (await import("./commands/ca.js")).caCommand,
     summary: "install|list|update|delete CA certificates on the hosts a target matches",
@@ -53,7 +61,8 @@ export function help(): string {
     ...rows,
     ``,
     `Client commands (ca, job, file, agent list) call the gateway at --url or $TRUSTPLANE_URL`,
-    `(default http://127.0.0.1:8080) with the key in --api-key or $TRUSTPLANE_API_KEY.`,
+    `(default http://127.0.0.1:8080) with the key in --api-key or $TRUSTPLANE_API_KEY; an https://`,
+    `gateway with a private CA needs that CA in --ca FILE or $TRUSTPLANE_CA.`,
     `Exit codes: 0 ok, 1 a host failed (or another failure), 2 usage error, 3 API error.`,
     ``,
     `Run "trustplane <command> --help" for its flags.`,

@@ -62,9 +62,11 @@ function osFactsJson(os: OsFacts | undefined): OsFactsJson {
   };
 }
 
-/** Labels in key order, so the same agent always prints the same. */
+/** Labels in key order, so the same agent always prints the same (a key such as `__proto__` included). */
 function sortedLabels(labels: Readonly<Record<string, string>>): Record<string, string> {
-  const sorted: Record<string, string> = {};
-  for (const key of Object.keys(labels).sort()) sorted[key] = labels[key]!;
-  return sorted;
+  return Object.fromEntries(
+    Object.keys(labels)
+      .sort()
+      .map((key) => [key, labels[key]!]),
+  );
 }

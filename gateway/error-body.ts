@@ -55,8 +55,18 @@ export function grpcCodeName(code: Code): string {
   return name.replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
 }
 
-/** Codes a failed connection (rather than an answer of the control plane) shows up as. */
-const TRANSPORT_FAILURE_CODES: ReadonlySet<Code> = new Set([Code.Unavailable, Code.Aborted, Code.Unknown, Code.Internal]);
+/**
+ * Codes a failed connection (rather than an answer of the control plane) shows up
+ * as; a stream reset when the connection dies is CANCELLED. (A call the REST
+ * caller cancelled itself is never answered, so it does not get here.)
+ */
+const TRANSPORT_FAILURE_CODES: ReadonlySet<Code> = new Set([
+  Code.Unavailable,
+  Code.Aborted,
+  Code.Unknown,
+  Code.Internal,
+  Code.Canceled,
+]);
 
 /**
  * True when the call never got a gRPC status from the control plane: the

@@ -1,7 +1,7 @@
 // Serves services over Connect, gRPC and gRPC-Web by forwarding every call to the
 // control plane through one gRPC transport. Built from the service descriptors,
-// so a new RPC in proto/ needs no code here. The caller's authorization header
-// and deadline travel with the call; the control plane's errors come back with
+// so a new RPC in proto/ needs no code here. The caller's authorization header,
+// address (as x-forwarded-for) and deadline travel with the call; the control plane's errors come back with
 // their code, message and metadata (minus the protocol's own headers).
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import {
@@ -13,6 +13,7 @@ import {
   type Transport,
 } from "@connectrpc/connect";
 import { AUTHORIZATION_METADATA_KEY } from "../common/metadata-keys.js";
+import { CALLER_ADDRESS, FORWARDED_FOR_METADATA_KEY } from "./caller-address.js";
 
 /** Request headers passed on to the control plane. */
 const FORWARDED_HEADERS: readonly string[] = [AUTHORIZATION_METADATA_KEY];
@@ -91,6 +92,8 @@ function forwardedHeaders(context: HandlerContext): Headers {
     const value = context.requestHeader.get(name);
     if (value !== null) headers.set(name, value);
   }
+  const address = context.values.get(CALLER_ADDRESS);
+  if (address !== undefined) headers.set(FORWARDED_FOR_METADATA_KEY, address);
   return headers;
 }
 

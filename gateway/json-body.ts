@@ -3,6 +3,7 @@
 // values mean is for the control plane to judge.
 import type { IncomingHttpHeaders } from "node:http";
 import { HttpError } from "./error-body.js";
+import { utf8Text } from "./utf8-text.js";
 
 const JSON_MEDIA_TYPE = /^application\/([a-z0-9.+-]+\+)?json$/;
 
@@ -22,8 +23,10 @@ export function requireJsonContentType(headers: IncomingHttpHeaders): void {
 
 export function parseJsonBody(bytes: Buffer): unknown {
   if (bytes.byteLength === 0) throw new HttpError(400, "invalid JSON body", "the request body is empty");
+  const text = utf8Text(bytes);
+  if (text === undefined) throw new HttpError(400, "invalid JSON body", "the body is not valid UTF-8");
   try {
-    return JSON.parse(bytes.toString("utf8"));
+    return JSON.parse(text);
   } catch (error) {
     throw new HttpError(400, "invalid JSON body", error instanceof Error ? error.message : "not JSON");
   }

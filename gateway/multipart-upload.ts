@@ -1,10 +1,14 @@
 // The body of POST /file: either a multipart form with the fields `name` and
 // `file` (`curl -F name=corp-ca.pem -F file=@ca.pem`), or JSON `{name, content}`
-// with the PEM as text. Both become the name and the bytes to store.
+// with the PEM as text. Both become the name and the bytes to store. The form is
+// read within the body limit and held to limits of its own (multipart-form.ts);
+// whether the PEM is small and valid enough is the control plane's to judge.
 import type { NodeServerRequest } from "./node-handler-types.js";
 import { HttpError } from "./error-body.js";
 import { mediaType, parseJsonBody, requireJsonContentType, requiredStringFields } from "./json-body.js";
+import { parseMultipartForm, type FormPart, type MultipartLimits } from "./multipart-form.js";
 import { readRequestBody } from "./request-body.js";
+import { utf8Text } from "./utf8-text.js";
 
 export interface UploadBody {
   name: string;
@@ -15,11 +19,22 @@ export interface UploadBody {
 export const UPLOAD_FORM_FIELDS = ["name", "file"] as const;
 export const UPLOAD_JSON_FIELDS = ["name", "content"] as const;
 
+/**
+ * The form has two fields; a few more parts still get the precise "unknown field"
+ * answer. An object name is short (the control plane checks it); the file is
+ * bounded by the body limit only.
+ */
+export const UPLOAD_FORM_LIMITS: MultipartLimits = {
+  maxParts: 8,
+  maxPartHeaderBytes: 2048,
+  maxFieldBytes: { name: 1024 },
+};
+
 export async function readUploadBody(request: NodeServerRequest, maxBytes: number): Promise<UploadBody> {
   const type = mediaType(request.headers);
   if (type === "multipart/form-data") {
     const bytes = await readRequestBody(request, maxBytes);
-    return uploadFromForm(await parseForm(bytes, request.headers["content-type"]!));
+    return uploadFromForm(parseMultipartForm(bytes, request.headers["content-type"]!, UPLOAD_FORM_LIMITS));
   }
   try {
     requireJsonContentType(request.headers);
@@ -34,34 +49,26 @@ export async function readUploadBody(request: NodeServerRequest, maxBytes: numbe
   return { name: body.name, content: new TextEncoder().encode(body.content) };
 }
 
-async function parseForm(bytes: Buffer, contentType: string): Promise<FormData> {
-  try {
-    return await new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { "content-type": contentType } }).formData();
-  } catch (error) {
-    throw new HttpError(400, "invalid multipart body", error instanceof Error ? error.message : "not multipart/form-data");
-  }
-}
-
-async function uploadFromForm(form: FormData): Promise<UploadBody> {
-  for (const key of form.keys()) {
-    if (!(UPLOAD_FORM_FIELDS as readonly string[]).includes(key)) {
-      throw new HttpError(400, `unknown field "${key}"`, `the form takes only the fields "name" and "file"`);
+function uploadFromForm(parts: readonly FormPart[]): UploadBody {
+  for (const part of parts) {
+    if (!(UPLOAD_FORM_FIELDS as readonly string[]).includes(part.name)) {
+      throw new HttpError(400, `unknown field "${part.name}"`, `the form takes only the fields "name" and "file"`);
     }
   }
-  for (const field of UPLOAD_FORM_FIELDS) {
-    if (form.getAll(field).length > 1) {
-      throw new HttpError(400, `field "${field}" given more than once`, "send each form field once");
+  const [name, file] = UPLOAD_FORM_FIELDS.map((field) => {
+    const given = parts.filter((part) => part.name === field);
+    if (given.length > 1) throw new HttpError(400, `field "${field}" given more than once`, "send each form field once");
+    if (given.length === 0) {
+      throw new HttpError(400, `missing field "${field}"`, `the form must have the fields "name" and "file"`);
     }
-  }
-  const name = form.get("name");
-  if (name === null) throw new HttpError(400, `missing field "name"`, `the form must have the fields "name" and "file"`);
-  if (typeof name !== "string") {
+    return given[0]!;
+  }) as [FormPart, FormPart];
+  if (name.filename !== undefined) {
     throw new HttpError(400, `field "name" must be a string`, "send the name as a plain form field, not a file");
   }
-  if (name.length === 0) throw new HttpError(400, `field "name" must not be empty`, "name the object to store");
-  const file = form.get("file");
-  if (file === null) throw new HttpError(400, `missing field "file"`, `the form must have the fields "name" and "file"`);
-  const content = typeof file === "string" ? new TextEncoder().encode(file) : new Uint8Array(await file.arrayBuffer());
-  if (content.byteLength === 0) throw new HttpError(400, `field "file" must not be empty`, "the file has no content");
-  return { name, content };
+  const nameText = utf8Text(name.content);
+  if (nameText === undefined) throw new HttpError(400, `field "name" must be a string`, "the name is not valid UTF-8");
+  if (nameText.length === 0) throw new HttpError(400, `field "name" must not be empty`, "name the object to store");
+  if (file.content.byteLength === 0) throw new HttpError(400, `field "file" must not be empty`, "the file has no content");
+  return { name: nameText, content: new Uint8Array(file.content) };
 }

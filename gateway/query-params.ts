@@ -47,11 +47,14 @@ function uint32(raw: string): number | undefined {
   return Number.isSafeInteger(value) && value <= MAX_UINT32 ? value : undefined;
 }
 
-/** A whole number of seconds (the control plane applies the default and the cap). */
-export function seconds(description: string): QueryParameter<number> {
+/**
+ * A whole number of seconds. The control plane applies the default and refuses
+ * values above its maximum (one place decides); `maximum` only documents it.
+ */
+export function seconds(description: string, maximum = MAX_UINT32): QueryParameter<number> {
   return {
     description,
-    schema: { type: "integer", minimum: 0, maximum: MAX_UINT32 },
+    schema: { type: "integer", minimum: 0, maximum },
     parse(name, raw) {
       const value = uint32(raw);
       if (value === undefined) {

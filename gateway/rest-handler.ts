@@ -5,6 +5,7 @@ import type { CallOptions } from "@connectrpc/connect";
 import type { NodeHandlerFn, NodeServerRequest, NodeServerResponse } from "./node-handler-types.js";
 import { AUTHORIZATION_METADATA_KEY } from "../common/metadata-keys.js";
 import type { Logger } from "../common/logger.js";
+import { FORWARDED_FOR_METADATA_KEY, callerAddress } from "./caller-address.js";
 import { HttpError, errorBodyFrom } from "./error-body.js";
 import { parseJsonBody, requireJsonContentType, requiredStringFields } from "./json-body.js";
 import { NDJSON_CONTENT_TYPE, writeJobAnswer, type NdjsonStreamObserver } from "./job-response.js";
@@ -29,6 +30,8 @@ export interface RestHandlerOptions {
   logger: Logger;
   observer?: RestObserver;
 }
+
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
 export function createRestHandler(options: RestHandlerOptions): NodeHandlerFn {
   const router = new RestRouter(options.routes);
@@ -83,11 +86,18 @@ function restCall(
   ndjson: boolean,
   signal: AbortSignal,
 ): RestCall<string, Record<string, never>, RestBody | undefined> {
+  const headers: Record<string, string> = {};
   const authorization = request.headers[AUTHORIZATION_METADATA_KEY];
-  const callOptions: CallOptions = {
-    signal,
-    headers: typeof authorization === "string" ? { [AUTHORIZATION_METADATA_KEY]: authorization } : {},
-  };
+  if (typeof authorization === "string") {
+    // gRPC metadata is ASCII: another value would be dropped on the way and look like no key at all.
+    if (!PRINTABLE_ASCII.test(authorization)) {
+      throw new HttpError(400, "invalid Authorization header", "the header must be printable ASCII, as `Bearer <API key>` is");
+    }
+    headers[AUTHORIZATION_METADATA_KEY] = authorization;
+  }
+  const address = callerAddress(request);
+  if (address !== undefined) headers[FORWARDED_FOR_METADATA_KEY] = address;
+  const callOptions: CallOptions = { signal, headers };
   return {
     params,
     query,

@@ -35,8 +35,14 @@ function required<T>(value: T | undefined, what: string): T {
   return value;
 }
 
+/** The control plane's largest per-host timeout (it refuses more), for the document. */
+const MAX_TIMEOUT_SECONDS = 600;
+
 const JOB_QUERY = {
-  timeout: seconds("Per-host answer deadline in seconds; absent or 0 means 30, capped at 600."),
+  timeout: seconds(
+    "Per-host answer deadline in seconds, 1 to 600; absent or 0 means 30. Above 600 the control plane answers 400.",
+    MAX_TIMEOUT_SECONDS,
+  ),
   dry_run: boolean("Every host answers what it would do and changes nothing."),
   max_concurrency: hostLimit(
     "At most N hosts (or N% of the matched hosts, rounded up, at least 1) work on the command at once; " +

@@ -93,6 +93,8 @@ describe("control plane", () => {
     ["an unknown job store", { jobStore: "mysql://db" }, /^job store "mysql:\/\/db": a job store is/],
     ["an unreachable PostgreSQL", { jobStore: "postgres://postgres@127.0.0.1:1/none" }, /^job store: cannot reach PostgreSQL: /],
     ["a bad metrics address", { metricsAddress: "127.0.0.1:http" }, /^metrics address "127\.0\.0\.1:http" must be HOST:PORT$/],
+    ["a zero heartbeat interval", { heartbeatIntervalMs: 0 }, /^heartbeat interval must be a positive number of milliseconds, got 0$/],
+    ["an agent message rate without a burst", { agentMessageRate: { perSecond: 10, burst: 0 } }, /^agent message rate needs perSecond > 0 and a whole burst >= 1, got 10\/s, burst 0$/],
   ])("refuses to start with %s", async (_case, options, message) => {
     await expect(startTestControlPlane(options)).rejects.toThrow(message);
   });
@@ -112,7 +114,7 @@ describe("control plane", () => {
     expect((await list(cp.keys.read)).error).toBeUndefined();
   });
 
-  it("close() lets a running job finish within the grace, refuses new work, then stops", async () => {
+  it("close() refuses new calls, jobs and agents with UNAVAILABLE, lets a running job finish within the grace, then stops", async () => {
     const ca = makeCa();
     const files = fileClient(cp.address);
     const certificates = certificateClient(cp.address);
@@ -123,13 +125,30 @@ describe("control plane", () => {
 
     const job = streamJob(certificates, "installCA", create(InstallCARequestSchema, { target: "busy-1", name: "ca", object: "ca.pem" }), cp.keys.write);
     const command = await agent.nextCommand();
-    const closed = cp.controlPlane.close(10_000);
+    let closeResolved = false;
+    const closed = cp.controlPlane.close(10_000).then(() => (closeResolved = true));
+
+    // While the job runs, new calls, new jobs and new agent streams are refused.
+    const shuttingDown = { code: status.UNAVAILABLE, message: "control plane is shutting down" };
+    expect((await unary(files, "list", create(ListRequestSchema), cp.keys.read)).error).toMatchObject(shuttingDown);
+    const refusedJob = await streamJob(certificates, "installCA", create(InstallCARequestSchema, { target: "busy-1", name: "ca", object: "ca.pem" }), cp.keys.write);
+    expect(refusedJob.error).toMatchObject(shuttingDown);
+    const late = new FakeAgent(cp.address, { hostname: "late-1", joinToken: TEST_JOIN_TOKEN });
+    cleanups.push(() => late.close());
+    const lateStatus = await late.status;
+    expect({ code: lateStatus.code, details: lateStatus.details }).toEqual({ code: status.UNAVAILABLE, details: "control plane is shutting down" });
+    expect(closeResolved).toBe(false);
+
+    // The fake agent answers after close() began: the job still finishes with its result.
     agent.answer(command.id, { status: ResultStatus.OK, changed: true });
     const { events, error } = await job;
     expect(error).toBeUndefined();
     expect(events.map((event) => event.event.case)).toEqual(["started", "result", "summary"]);
+    const result = events[1]!.event.case === "result" ? events[1]!.event.value : undefined;
+    expect([result?.status, result?.changed]).toEqual([ResultStatus.OK, true]);
     await closed;
-    expect((await agent.status).code).toBe(status.UNAVAILABLE);
+    const agentStatus = await agent.status;
+    expect({ code: agentStatus.code, details: agentStatus.details }).toEqual({ code: status.UNAVAILABLE, details: "control plane is shutting down" });
   });
 
   it("close() ends agent streams after the grace; their commands fail `agent disconnected`", async () => {

@@ -96,7 +96,7 @@ describe("agents that are gone, hung or failing", () => {
     await fleet.server.stop();
     expect(await fleet.server.exited).toEqual({ code: 0, signal: null });
     await fleet.startServer();
-    await steady.waitForMessage("agent connected", 40_000, seen);
+    await steady.waitForMessage("connected to the control plane", 40_000, seen);
     const answer = await fleet.install("steady-1", "after-restart", "ca.pem");
     expect(answer.status).toBe(200);
     expect(answer.body.results).toEqual([{ hostname: "steady-1", status: "ok", name: "after-restart", changed: true }]);

@@ -61,7 +61,7 @@ describe("the fleet", () => {
     const seen = web1.lines.length;
     await fleet.server.stop();
     await fleet.startServer();
-    await web1.waitForMessage("agent connected", 40_000, seen);
+    await web1.waitForMessage("connected to the control plane", 40_000, seen);
     const after = await fleet.rest("GET", "/agent/web-2");
     expect(after.status).toBe(200);
     expect(after.body).toMatchObject({ hostname: "web-2", state: "offline", last_seen_at: offline.last_seen_at, labels: { env: "prod" } });

@@ -1,10 +1,13 @@
+import { stat } from "node:fs/promises";
+import { isIP } from "node:net";
 import { hostname as osHostname } from "node:os";
 import { resolve } from "node:path";
-import { startAgent, type AgentDisconnectedEvent } from "../../agent/agent.js";
+import { startAgent, type AgentOptions } from "../../agent/agent.js";
 import { createLogger } from "../../common/logger.js";
 import { isValidHostname, parseLabelFlags } from "../../common/names.js";
-import { hostPort, parseFlags, required, defineCommand } from "../flags.js";
+import { hostPort, parseFlags, required, defineCommand, type HelpOutput } from "../flags.js";
 import { readJoinToken } from "../join-token-file.js";
+import { readKeyPairFlags, readPemFlag } from "../pem-flags.js";
 import { runUntilSignal } from "../run-until-signal.js";
 import { UsageError } from "../usage-error.js";
 import { VERSION } from "../version.js";
@@ -19,8 +22,12 @@ const spec = defineCommand({
     ["--hostname NAME", "name this node registers as (default: the machine's host name)"],
     ["--label KEY:VALUE", "a label for selectors, repeatable (env:prod, group:web.dev)"],
     ["--root DIR", "trust-store root (default /; a sandbox directory for tests)"],
-    ["--join-token-file FILE", "file holding the join token (required)"],
+    ["--join-token-file FILE", "file holding the join token (required unless --tls-cert)"],
     ["--update-command PATH", "program run instead of the distribution's trust-store rebuild command"],
+    ["--tls-cert FILE", "mutual TLS: this node's PEM certificate, CN or DNS name = --hostname (trustplane pki issue-agent)"],
+    ["--tls-key FILE", "the PEM private key of --tls-cert"],
+    ["--ca FILE", "reach the control plane over TLS, trusting the CA in FILE (default with TLS: the system's roots)"],
+    ["--server-name NAME", "name to check in the control plane's certificate instead of the --server host (implies TLS)"],
   ],
   options: {
     server: { type: "string", default: "127.0.0.1:7443" },
@@ -29,12 +36,25 @@ const spec = defineCommand({
     root: { type: "string", default: "/" },
     "join-token-file": { type: "string" },
     "update-command": { type: "string" },
+    "tls-cert": { type: "string" },
+    "tls-key": { type: "string" },
+    ca: { type: "string" },
+    "server-name": { type: "string" },
   },
 });
 
-export async function agentCommand(argv: string[]): Promise<void> {
-  const flags = parseFlags(spec, argv);
-  if (!flags) return;
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** The agent's options from the flags (files read), or undefined when --help was asked. */
+export async function agentSettings(argv: string[], out?: HelpOutput): Promise<Omit<AgentOptions, "logger"> | undefined> {
+  const flags = parseFlags(spec, argv, out);
+  if (!flags) return undefined;
   const servers = required(flags.server, "--server", spec.name)
     .split(",")
     .map((address) => hostPort(address.trim(), "--server", spec.name));
@@ -46,22 +66,46 @@ export async function agentCommand(argv: string[]): Promise<void> {
   } catch (error) {
     throw new UsageError(`${spec.name}: --label: ${(error as Error).message}`);
   }
-  const joinToken = await readJoinToken(required(flags["join-token-file"], "--join-token-file", spec.name), spec.name);
-  const logger = createLogger({ component: "agent" }).child({ hostname });
-  const agent = startAgent({
+  const root = resolve(flags.root);
+  if (!(await isDirectory(root))) throw new UsageError(`${spec.name}: --root ${root} is not a directory`);
+  const client = await readKeyPairFlags({ cert: flags["tls-cert"], key: flags["tls-key"] }, { cert: "--tls-cert", key: "--tls-key" }, spec.name);
+  const tokenFile = client ? flags["join-token-file"] : required(flags["join-token-file"], "--join-token-file", spec.name);
+  const joinToken = tokenFile === undefined ? undefined : await readJoinToken(tokenFile, spec.name);
+  const serverName = flags["server-name"];
+  if (serverName !== undefined && !isValidHostname(serverName) && isIP(serverName) === 0) {
+    throw new UsageError(`${spec.name}: --server-name must be a host name or IP address, got "${serverName}"`);
+  }
+  const tls =
+    client === undefined && flags.ca === undefined && serverName === undefined
+      ? undefined
+      : {
+          ...client,
+          ...(flags.ca === undefined ? {} : { caPem: await readPemFlag(flags.ca, "--ca", spec.name, "certificate") }),
+          ...(serverName === undefined ? {} : { serverNameOverride: serverName }),
+        };
+  return {
     servers,
     hostname,
     labels,
-    root: resolve(flags.root),
+    root,
     joinToken,
+    tls,
     updateCommand: flags["update-command"] ? resolve(flags["update-command"]) : undefined,
     version: VERSION,
-    logger,
+  };
+}
+
+export async function agentCommand(argv: string[]): Promise<number> {
+  const settings = await agentSettings(argv);
+  if (!settings) return 0;
+  // The agent binds its hostname to its own lines (pino's bindings() hides a bound
+  // `hostname`, so binding it here too would print it twice).
+  const logger = createLogger({ component: "agent" });
+  const agent = startAgent({ ...settings, logger });
+  // The agent logs its own connects, disconnects and refusals (at error level); the
+  // command adds nothing to them. It only ends the process when the agent cannot start.
+  const failure = new Promise<never>((_resolve, reject) => {
+    agent.once("error", (error: Error) => reject(new Error(`cannot start: ${error.message}`)));
   });
-  agent.on("connected", () => logger.info({ hostname }, "agent connected"));
-  agent.on("disconnected", (event: AgentDisconnectedEvent) => {
-    // Every failed attempt also emits "disconnected"; only a lost stream is news.
-    if (event.connected) logger.warn({ hostname, code: event.code, details: event.details }, "agent disconnected");
-  });
-  await runUntilSignal(logger, () => agent.stop());
+  return runUntilSignal({ command: spec.name, logger: logger.child({ hostname: settings.hostname }), close: () => agent.stop(), failure });
 }

@@ -1,6 +1,7 @@
 import { createLogger } from "../../common/logger.js";
 import { startControlPlane, type ControlPlaneOptions } from "../../server/control-plane.js";
 import { days, defineCommand, hostPort, parseFlags, required, type HelpOutput } from "../flags.js";
+import { readKeyPairFlags, readPemFlag } from "../pem-flags.js";
 import { runUntilSignal } from "../run-until-signal.js";
 import { UsageError } from "../usage-error.js";
 
@@ -27,6 +28,10 @@ const spec = defineCommand({
     ["--job-retention-days N", "prune jobs older than N days (default 30)"],
     ["--stale-agent-days N", "offline agents unseen for N days are no longer matched by _all or selectors (default 7)"],
     ["--metrics HOST:PORT", "serve Prometheus metrics at http://HOST:PORT/metrics (default: off)"],
+    ["--audit-log FILE", "append one JSON line per authenticated change or trust-data read (default DIR/audit.log, mode 0600)"],
+    ["--tls-cert FILE", "serve gRPC over TLS with this PEM certificate (chain); needs --tls-key (e.g. trustplane pki issue-server)"],
+    ["--tls-key FILE", "the PEM private key of --tls-cert"],
+    ["--client-ca FILE", "mutual TLS: require client certificates of this CA; an agent may only claim its certificate's name"],
   ],
   options: {
     grpc: { type: "string", default: "127.0.0.1:7443" },
@@ -41,6 +46,10 @@ const spec = defineCommand({
     "job-retention-days": { type: "string", default: "30" },
     "stale-agent-days": { type: "string", default: "7" },
     metrics: { type: "string" },
+    "audit-log": { type: "string" },
+    "tls-cert": { type: "string" },
+    "tls-key": { type: "string" },
+    "client-ca": { type: "string" },
   },
 });
 
@@ -51,12 +60,12 @@ export interface ServerSettings {
   graceMs: number;
 }
 
-/** The control plane's options from the flags, or undefined when --help was asked. */
-export function serverSettings(
+/** The control plane's options from the flags (PEM files read), or undefined when --help was asked. */
+export async function serverSettings(
   argv: string[],
   env: Readonly<Record<string, string | undefined>>,
   out?: HelpOutput,
-): ServerSettings | undefined {
+): Promise<ServerSettings | undefined> {
   const flags = parseFlags(spec, argv, out);
   if (!flags) return undefined;
   const grpcAddress = hostPort(required(flags.grpc, "--grpc", spec.name), "--grpc", spec.name);
@@ -73,6 +82,13 @@ export function serverSettings(
   if (!JOB_STORE_URL.test(jobStore)) {
     throw new UsageError(`${spec.name}: --job-store must be sqlite:FILE, postgres://... or memory:, got "${redactPassword(jobStore)}"`);
   }
+  const keyPair = await readKeyPairFlags({ cert: flags["tls-cert"], key: flags["tls-key"] }, { cert: "--tls-cert", key: "--tls-key" }, spec.name);
+  const clientCa = flags["client-ca"];
+  if (clientCa !== undefined && !keyPair) throw new UsageError(`${spec.name}: --client-ca needs --tls-cert and --tls-key`);
+  const tls = keyPair && {
+    ...keyPair,
+    ...(clientCa === undefined ? {} : { clientCaPem: await readPemFlag(clientCa, "--client-ca", spec.name, "certificate") }),
+  };
   return {
     options: {
       grpcAddress,
@@ -89,17 +105,20 @@ export function serverSettings(
       jobRetentionMs: days(flags["job-retention-days"], "--job-retention-days", spec.name),
       staleAgentMs: days(flags["stale-agent-days"], "--stale-agent-days", spec.name),
       metricsAddress: flags.metrics === undefined ? undefined : hostPort(flags.metrics, "--metrics", spec.name),
+      auditFile: flags["audit-log"] ?? `${dataDir}/audit.log`,
+      tls,
     },
     graceMs: graceSeconds * 1000,
   };
 }
 
-export async function serverCommand(argv: string[]): Promise<void> {
-  const settings = serverSettings(argv, process.env);
-  if (!settings) return;
+export async function serverCommand(argv: string[]): Promise<number> {
+  const settings = await serverSettings(argv, process.env);
+  if (!settings) return 0;
   const logger = createLogger({ component: "server" });
   const controlPlane = await startControlPlane({ ...settings.options, logger });
-  logger.info({ address: controlPlane.address }, "control plane listening");
+  const { tls } = settings.options;
+  logger.info({ address: controlPlane.address, tls: Boolean(tls), mutualTls: Boolean(tls?.clientCaPem) }, "control plane listening");
   if (controlPlane.metricsUrl) logger.info({ url: controlPlane.metricsUrl }, "metrics listening");
-  await runUntilSignal(logger, () => controlPlane.close(settings.graceMs));
+  return runUntilSignal({ command: spec.name, logger, close: () => controlPlane.close(settings.graceMs) });
 }

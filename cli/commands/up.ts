@@ -27,6 +27,7 @@ const spec = defineCommand({
     ["--hostname NAME", "the local agent's name (default: this machine's host name)"],
     ["--label KEY:VALUE", "a label of the local agent, repeatable"],
     ["--metrics HOST:PORT", "serve the control plane's Prometheus metrics at http://HOST:PORT/metrics (default: off)"],
+    ["--audit-log FILE", "append one JSON line per authenticated change or trust-data read (default DIR/audit.log, mode 0600)"],
   ],
   options: {
     "data-dir": { type: "string", default: ".trustplane" },
@@ -35,6 +36,7 @@ const spec = defineCommand({
     hostname: { type: "string" },
     label: { type: "string", multiple: true, default: [] },
     metrics: { type: "string" },
+    "audit-log": { type: "string" },
   },
 });
 
@@ -80,9 +82,9 @@ async function ensureSandboxRoot(dataDir: string): Promise<string> {
   return root;
 }
 
-export async function upCommand(argv: string[]): Promise<void> {
+export async function upCommand(argv: string[]): Promise<number> {
   const flags = parseFlags(spec, argv);
-  if (!flags) return;
+  if (!flags) return 0;
   const httpAddress = hostPort(flags.http, "--http", spec.name);
   const grpcAddress = hostPort(flags.grpc, "--grpc", spec.name);
   const metricsAddress = flags.metrics === undefined ? undefined : hostPort(flags.metrics, "--metrics", spec.name);
@@ -95,6 +97,7 @@ export async function upCommand(argv: string[]): Promise<void> {
     throw new UsageError(`${spec.name}: --label: ${(error as Error).message}`);
   }
   const dataDir = resolve(flags["data-dir"]);
+  const auditFile = resolve(flags["audit-log"] ?? join(dataDir, "audit.log"));
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const logger = createLogger({ component: "up" });
 
@@ -109,6 +112,7 @@ export async function upCommand(argv: string[]): Promise<void> {
     objectStore: `file:${join(dataDir, "objects")}`,
     jobStore: `sqlite:${join(dataDir, "jobs.sqlite")}`,
     metricsAddress,
+    auditFile,
     logger: logger.child({ component: "server" }),
   });
   if (controlPlane.metricsUrl) logger.info({ url: controlPlane.metricsUrl }, "metrics listening");
@@ -124,7 +128,8 @@ export async function upCommand(argv: string[]): Promise<void> {
     root,
     joinToken,
     version: VERSION,
-    logger: logger.child({ component: "agent", hostname }),
+    // The agent binds its hostname itself.
+    logger: logger.child({ component: "agent" }),
   });
   await agent.waitConnected(10_000);
   logger.info({ url: gateway.url, grpc: controlPlane.address, hostname, root }, "trustplane up");
@@ -140,6 +145,7 @@ export async function upCommand(argv: string[]): Promise<void> {
       `  gRPC (agents):     ${controlPlane.address}   join token in ${join(dataDir, "join-token")}`,
       `  local agent:       ${hostname}, trust store sandboxed in ${root}`,
       ...(controlPlane.metricsUrl ? [`  metrics:           ${controlPlane.metricsUrl}`] : []),
+      `  audit log:         ${auditFile}`,
       ``,
       keyLine,
       ``,
@@ -159,9 +165,13 @@ export async function upCommand(argv: string[]): Promise<void> {
     ].join("\n"),
   );
 
-  await runUntilSignal(logger, async () => {
-    await agent.stop();
-    await gateway.close();
-    await controlPlane.close(10_000);
+  return runUntilSignal({
+    command: spec.name,
+    logger,
+    close: async () => {
+      await agent.stop();
+      await gateway.close();
+      await controlPlane.close(10_000);
+    },
   });
 }

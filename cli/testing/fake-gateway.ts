@@ -1,8 +1,9 @@
 // A stand-in gateway for the client commands' tests: a Connect server on 127.0.0.1
 // (HTTP/1.1) with the real service descriptors, whose methods record each request
 // with its authorization header and answer from a script. A method without a
-// script answers UNIMPLEMENTED.
+// script answers UNIMPLEMENTED. With `tls`, it serves HTTPS instead.
 import { createServer, type Server } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type MethodImpl } from "@connectrpc/connect";
@@ -31,7 +32,7 @@ export class FakeGateway {
     readonly url: string,
   ) {}
 
-  static async start(): Promise<FakeGateway> {
+  static async start(options: { tls?: { certPem: Buffer; keyPem: Buffer } } = {}): Promise<FakeGateway> {
     const holder: { fake?: FakeGateway } = {};
     const handler = connectNodeAdapter({
       routes(router) {
@@ -40,13 +41,14 @@ export class FakeGateway {
         }
       },
     });
-    const server = createServer(handler);
+    const { tls } = options;
+    const server = tls ? createHttpsServer({ cert: tls.certPem, key: tls.keyPem }, handler) : createServer(handler);
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(0, "127.0.0.1", () => resolve());
     });
     const { port } = server.address() as AddressInfo;
-    holder.fake = new FakeGateway(server, `http://127.0.0.1:${port}`);
+    holder.fake = new FakeGateway(server, `${tls ? "https" : "http"}://127.0.0.1:${port}`);
     return holder.fake;
   }
 

@@ -1,6 +1,8 @@
-// A stand-in control plane for the gateway's tests: a grpc-js server with the real
-// service definitions whose handlers record each request with its authorization
-// metadata and answer from a script (JobEvents, a message, or a StatusError).
+// A stand-in control plane for the gateway's tests: a grpc-js server (plaintext or
+// TLS, optionally requiring a client certificate) with the real service
+// definitions whose handlers record each request with its authorization and
+// x-forwarded-for metadata and answer from a script (JobEvents, a message, or a
+// StatusError).
 import {
   create,
   fromBinary,
@@ -35,6 +37,18 @@ export interface RecordedCall {
   authorization: string | undefined;
 }
 
+export interface FakeControlPlaneTls {
+  certPem: Buffer;
+  keyPem: Buffer;
+  /** Require client certificates signed by this CA (mutual TLS). */
+  clientCaPem?: Buffer;
+}
+
+export interface FakeControlPlaneOptions {
+  /** Serve TLS; plaintext when absent. */
+  tls?: FakeControlPlaneTls;
+}
+
 /** Sends job events for a server-streaming call (every one streams JobEvents); throw (a StatusError) to fail the call. */
 export type StreamScript = (request: never, send: (event: MessageInitShape<typeof JobEventSchema>) => void) => unknown;
 /** Answers a unary call; throw (a StatusError) to fail it. */
@@ -42,6 +56,8 @@ export type UnaryScript = (request: never) => unknown;
 
 export class FakeControlPlane {
   readonly calls: RecordedCall[] = [];
+  /** The x-forwarded-for metadata of every call, in the order of `calls` (kept apart so `calls` compares as before). */
+  readonly forwardedFor: (string | undefined)[] = [];
   /** Scripts by local method name; a method without one answers UNIMPLEMENTED. */
   readonly streams = new Map<string, StreamScript>();
   readonly unaries = new Map<string, UnaryScript>();
@@ -53,14 +69,14 @@ export class FakeControlPlane {
     readonly address: string,
   ) {}
 
-  static async start(): Promise<FakeControlPlane> {
+  static async start(options: FakeControlPlaneOptions = {}): Promise<FakeControlPlane> {
     const server = new Server();
     const holder: { fake?: FakeControlPlane } = {};
     for (const service of [CertificateService, FileService, JobService, FleetService] as DescService[]) {
       server.addService(grpcServiceDefinition(service), implementation(service, () => holder.fake!));
     }
     const port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (error, bound) =>
+      server.bindAsync("127.0.0.1:0", credentials(options.tls), (error, bound) =>
         error ? reject(error) : resolve(bound),
       );
     });
@@ -88,6 +104,15 @@ export class FakeControlPlane {
   }
 }
 
+function credentials(tls: FakeControlPlaneTls | undefined): ServerCredentials {
+  if (!tls) return ServerCredentials.createInsecure();
+  return ServerCredentials.createSsl(
+    tls.clientCaPem ?? null,
+    [{ private_key: tls.keyPem, cert_chain: tls.certPem }],
+    tls.clientCaPem !== undefined,
+  );
+}
+
 function implementation(service: DescService, fake: () => FakeControlPlane): UntypedServiceImplementation {
   const handlers: UntypedServiceImplementation = {};
   for (const method of service.methods) {
@@ -96,6 +121,7 @@ function implementation(service: DescService, fake: () => FakeControlPlane): Unt
       handlers[method.localName] = ((call: ServerWritableStream<never, unknown>) => {
         const authorization = call.metadata.get("authorization")[0];
         fake().calls.push(recorded(method, call.request, authorization));
+        fake().forwardedFor.push(metadataText(call.metadata.get("x-forwarded-for")[0]));
         call.once("cancelled", () => fake().cancelled(method.localName));
         const script = fake().streams.get(method.localName);
         const send = (event: MessageInitShape<typeof JobEventSchema>) => {
@@ -115,6 +141,7 @@ function implementation(service: DescService, fake: () => FakeControlPlane): Unt
       handlers[method.localName] = ((call: ServerUnaryCall<never, unknown>, callback: sendUnaryData<unknown>) => {
         const authorization = call.metadata.get("authorization")[0];
         fake().calls.push(recorded(method, call.request, authorization));
+        fake().forwardedFor.push(metadataText(call.metadata.get("x-forwarded-for")[0]));
         const script = fake().unaries.get(method.localName);
         Promise.resolve()
           .then(() => {
@@ -133,6 +160,10 @@ function implementation(service: DescService, fake: () => FakeControlPlane): Unt
 
 function unscripted(method: string): StatusError {
   return new StatusError(GrpcStatus.UNIMPLEMENTED, `the fake has no script for ${method}`);
+}
+
+function metadataText(value: unknown): string | undefined {
+  return value === undefined ? undefined : String(value);
 }
 
 /** The request as a plain protobuf-es message (bytes as Uint8Array, not the Buffer grpc-js decodes into). */

@@ -2,7 +2,7 @@
 // log lines kept in memory for assertions.
 import { pino } from "pino";
 import { startGateway, type Gateway, type GatewayOptions } from "../gateway.js";
-import { FakeControlPlane } from "./fake-control-plane.js";
+import { FakeControlPlane, type FakeControlPlaneOptions } from "./fake-control-plane.js";
 
 export interface GatewayFixture {
   fake: FakeControlPlane;
@@ -12,19 +12,30 @@ export interface GatewayFixture {
   close(): Promise<void>;
 }
 
-export async function startGatewayFixture(
-  options: Partial<Pick<GatewayOptions, "maxBodyBytes" | "controlPlaneAddress" | "shutdownGraceMs">> = {},
-): Promise<GatewayFixture> {
-  const fake = await FakeControlPlane.start();
+export type GatewayFixtureOptions = Partial<
+  Pick<GatewayOptions, "maxBodyBytes" | "controlPlaneAddress" | "shutdownGraceMs" | "tls" | "controlPlaneTls" | "processMetrics">
+> & {
+  /** How the fake control plane serves (plaintext by default). */
+  fake?: FakeControlPlaneOptions;
+};
+
+export async function startGatewayFixture(options: GatewayFixtureOptions = {}): Promise<GatewayFixture> {
+  const { fake: fakeOptions, ...gatewayOptions } = options;
+  const fake = await FakeControlPlane.start(fakeOptions);
   const logs: Record<string, unknown>[] = [];
   const logger = pino({ level: "debug" }, { write: (line: string) => void logs.push(JSON.parse(line)) });
-  const gateway = await startGateway({
-    httpAddress: "127.0.0.1:0",
-    controlPlaneAddress: options.controlPlaneAddress ?? fake.address,
-    logger,
-    ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
-    ...(options.shutdownGraceMs === undefined ? {} : { shutdownGraceMs: options.shutdownGraceMs }),
-  });
+  let gateway: Gateway;
+  try {
+    gateway = await startGateway({
+      httpAddress: "127.0.0.1:0",
+      controlPlaneAddress: fake.address,
+      logger,
+      ...definedOnly(gatewayOptions),
+    });
+  } catch (error) {
+    fake.stop();
+    throw error;
+  }
   return {
     fake,
     gateway,
@@ -34,4 +45,9 @@ export async function startGatewayFixture(
       fake.stop();
     },
   };
+}
+
+/** The options without keys set to undefined (exactOptionalPropertyTypes). */
+function definedOnly<T extends object>(options: T): T {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as T;
 }

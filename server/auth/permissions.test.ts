@@ -64,7 +64,8 @@ describe("CallAuthorizer", () => {
     ["Bearer tp_good", "certificate:write", undefined, ""],
     ["bearer   tp_good", "file:read", undefined, ""],
   ])("authorization %j for %s → %s %s", async (header, permission, code, message) => {
-    const outcome = await authorizer.authorize(metadata(header), permission).then(
+    const call = { metadata: metadata(header), getPeer: () => "127.0.0.1:5000", getPath: () => "/trustplane.v1.FileService/List" };
+    const outcome = await authorizer.authorize(call, permission).then(
       (who) => ({ who: who.id }),
       (error: { code: number; message: string }) => ({ code: error.code, message: error.message }),
     );

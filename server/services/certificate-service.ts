@@ -8,7 +8,7 @@ import { create } from "@bufbuild/protobuf";
 import type { ServerWritableStream, UntypedServiceImplementation } from "@grpc/grpc-js";
 import type { Logger } from "../../common/logger.js";
 import { CA_NAME_PATTERN, isValidCaName, isValidObjectName, OBJECT_NAME_PATTERN } from "../../common/names.js";
-import { GrpcStatus, invalidArgument, toStatusError, unavailable } from "../../common/status-error.js";
+import { GrpcStatus, invalidArgument, toStatusError } from "../../common/status-error.js";
 import {
   DeleteCACommandSchema,
   InstallCACommandSchema,
@@ -28,12 +28,14 @@ import { JobOptionsSchema, type JobEvent, type JobOptions } from "../../gen/trus
 import type { ApiKeyPrincipal } from "../auth/api-keys-file.js";
 import type { CallAuthorizer } from "../auth/call-authorizer.js";
 import type { Permission } from "../auth/permissions.js";
+import type { AuditLog } from "../audit-log.js";
 import { checkHostLimits } from "../host-limits.js";
-import { DEFAULT_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS, type JobRequest, type JobRunner, type Operation } from "../job-runner.js";
+import { DEFAULT_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS, type Job, type JobRequest, type JobRunner, type Operation } from "../job-runner.js";
 import type { ObjectStore } from "../object-store/object-store.js";
 import { validateCaPem } from "../pem-validation.js";
 import type { AgentRecord } from "../registry.js";
 import type { Router } from "../router.js";
+import { shuttingDown } from "../shutting-down.js";
 import { parseTarget } from "../target.js";
 
 export interface CertificateServiceDeps {
@@ -44,6 +46,8 @@ export interface CertificateServiceDeps {
   logger: Logger;
   /** True once the control plane is shutting down: new jobs are refused. */
   isClosing: () => boolean;
+  /** Every call with a valid key is recorded (install, update and delete change trust; list reads it). */
+  audit?: AuditLog;
 }
 
 type JobPlan = Omit<JobRequest, "keyId" | "agents" | "target" | "options">;
@@ -57,8 +61,6 @@ interface CertificateRequest {
 interface MethodSpec<Req extends CertificateRequest> {
   method: string;
   permission: Permission;
-  /** Mutations get an audit log line. */
-  mutation: boolean;
   /** Checks the request's own fields, before the target. */
   check(request: Req): void;
   /** The job to run once the target resolved (may fetch and validate the object). */
@@ -108,7 +110,6 @@ export class CertificateService {
     this.install = {
       method: "InstallCA",
       permission: "certificate:write",
-      mutation: true,
       check: checkInstall,
       plan: (request) => this.planInstall(request, "certificate.install", false),
       response: (event) => create(InstallCAResponseSchema, { event }),
@@ -116,7 +117,6 @@ export class CertificateService {
     this.update = {
       method: "UpdateCA",
       permission: "certificate:write",
-      mutation: true,
       check: checkInstall,
       plan: (request) => this.planInstall(request, "certificate.update", true),
       response: (event) => create(UpdateCAResponseSchema, { event }),
@@ -124,7 +124,6 @@ export class CertificateService {
     this.remove = {
       method: "DeleteCA",
       permission: "certificate:write",
-      mutation: true,
       check: (request) => {
         checkCaName(request.name);
         jobTimeoutMs(request.options);
@@ -142,7 +141,6 @@ export class CertificateService {
     this.list = {
       method: "ListCA",
       permission: "certificate:read",
-      mutation: false,
       check: (request) => {
         jobTimeoutMs(request.options);
       },
@@ -195,37 +193,58 @@ export class CertificateService {
   private async serve<Req extends CertificateRequest>(call: ServerWritableStream<Req, unknown>, spec: MethodSpec<Req>): Promise<void> {
     const { deps } = this;
     const request = call.request;
+    const startedAt = performance.now();
     let principal: ApiKeyPrincipal | undefined;
+    let job: Job | undefined;
+    let code = GrpcStatus.OK;
+    let error: string | undefined;
     try {
-      if (deps.isClosing()) throw unavailable("control plane is shutting down");
-      principal = await deps.authorizer.authorize(call.metadata, spec.permission);
+      if (deps.isClosing()) throw shuttingDown();
+      principal = await deps.authorizer.authenticate(call);
+      deps.authorizer.require(principal, spec.permission);
       spec.check(request);
       checkHostLimits(request.options);
       const target = parseTarget(request.target);
       const agents: AgentRecord[] = deps.router.resolve(target, request.target);
       const plan = await spec.plan(request);
+      // Checked again: the plan may have waited on the object store while close() began.
+      if (deps.isClosing()) throw shuttingDown();
       const options = request.options ?? create(JobOptionsSchema);
-      const job = deps.jobs.start({ ...plan, target: request.target, agents, options, keyId: principal.id });
+      job = deps.jobs.start({ ...plan, target: request.target, agents, options, keyId: principal.id });
       for await (const event of job) {
         if (call.cancelled || call.destroyed) continue;
         call.write(spec.response(event));
       }
-      if (spec.mutation) {
-        this.audit(spec.method, principal, request.target, { jobId: job.id, outcome: "OK", ...job.counts, dryRun: plan.dryRun });
-      }
       if (!call.cancelled && !call.destroyed) call.end();
-    } catch (error) {
-      const status = toStatusError(error);
-      if (status.code === GrpcStatus.INTERNAL) deps.logger.error({ method: spec.method, err: status.details }, "internal error");
-      if (spec.mutation && principal) {
-        this.audit(spec.method, principal, request.target, { outcome: GrpcStatus[status.code], error: status.message });
-      }
+    } catch (thrown) {
+      const status = toStatusError(thrown);
+      if (status.code === GrpcStatus.INTERNAL) deps.logger.error({ method: call.getPath(), err: status.details }, "internal error");
+      code = status.code;
+      error = status.message;
       if (!call.cancelled && !call.destroyed) call.emit("error", status.toServiceError());
     }
+    if (principal) {
+      deps.audit?.record({
+        keyId: principal.id,
+        keyName: principal.name,
+        method: call.getPath(),
+        target: request.target,
+        code: GrpcStatus[code],
+        durationMs: Math.round(performance.now() - startedAt),
+        peer: call.getPeer(),
+        ...(job ? { jobId: job.id, ...job.counts } : {}),
+        ...auditSubject(request),
+        dryRun: request.options?.dryRun ?? false,
+        ...(error === undefined ? {} : { error }),
+      });
+    }
   }
+}
 
-  /** One structured line per authenticated mutation; never the PEM. */
-  private audit(method: string, principal: ApiKeyPrincipal, target: string, fields: Record<string, unknown>): void {
-    this.deps.logger.info({ audit: true, keyId: principal.id, keyName: principal.name, method, target, ...fields }, "audit");
-  }
+/** The CA name and object a request is about, for its audit line. */
+function auditSubject(request: CertificateRequest): { name?: string; object?: string } {
+  const subject: { name?: string; object?: string } = {};
+  if ("name" in request && typeof request.name === "string") subject.name = request.name;
+  if ("object" in request && typeof request.object === "string") subject.object = request.object;
+  return subject;
 }

@@ -6,7 +6,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { UntypedServiceImplementation } from "@grpc/grpc-js";
 import { isValidHostname } from "../../common/names.js";
-import { GrpcStatus, invalidArgument, notFound, StatusError, toStatusError } from "../../common/status-error.js";
+import { GrpcStatus, invalidArgument, notFound, StatusError } from "../../common/status-error.js";
 import {
   AgentInfoSchema,
   AgentState,
@@ -18,7 +18,6 @@ import {
   type GetAgentRequest,
   type ListAgentsRequest,
 } from "../../gen/trustplane/v1/fleet_pb.js";
-import type { ApiKeyPrincipal } from "../auth/api-keys-file.js";
 import type { JobStore } from "../job-store/job-store.js";
 import type { AgentRegistry, AgentView } from "../registry.js";
 import type { Router } from "../router.js";
@@ -58,9 +57,13 @@ export class FleetService {
 
   handlers(): UntypedServiceImplementation {
     return {
-      listAgents: unaryCall(this.deps, "ListAgents", "agent:read", (request: ListAgentsRequest) => this.list(request)),
-      getAgent: unaryCall(this.deps, "GetAgent", "agent:read", (request: GetAgentRequest) => this.get(request)),
-      forgetAgent: unaryCall(this.deps, "ForgetAgent", "agent:write", (request: ForgetAgentRequest, principal) => this.forget(request, principal)),
+      listAgents: unaryCall(this.deps, { permission: "agent:read", handle: (request: ListAgentsRequest) => this.list(request) }),
+      getAgent: unaryCall(this.deps, { permission: "agent:read", handle: (request: GetAgentRequest) => this.get(request) }),
+      forgetAgent: unaryCall(this.deps, {
+        permission: "agent:write",
+        auditTarget: (request: ForgetAgentRequest) => request.hostname,
+        handle: (request: ForgetAgentRequest) => this.forget(request),
+      }),
     };
   }
 
@@ -86,25 +89,16 @@ export class FleetService {
     return create(GetAgentResponseSchema, { agent: agentInfo(view) });
   }
 
-  private async forget(request: ForgetAgentRequest, principal: ApiKeyPrincipal) {
-    const { registry, store, logger } = this.deps;
-    const audit = (fields: Record<string, unknown>) =>
-      logger.info({ audit: true, keyId: principal.id, keyName: principal.name, method: "Fleet.ForgetAgent", target: request.hostname, ...fields }, "audit");
-    try {
-      const hostname = checkHostname(request.hostname);
-      const view = registry.view(hostname);
-      if (!view) throw notFound(`agent "${hostname}" not found`);
-      const online = () => new StatusError(GrpcStatus.FAILED_PRECONDITION, `agent "${hostname}" is online`, "only an offline agent can be forgotten");
-      if (view.state === "online") throw online();
-      await store.forgetAgent(hostname);
-      // It may have reconnected while the store was written: then it stays (and its hello re-recorded it).
-      if (!registry.forget(hostname) && registry.get(hostname)) throw online();
-      audit({ outcome: "OK" });
-      return create(ForgetAgentResponseSchema, { agent: agentInfo(view) });
-    } catch (error) {
-      const status = toStatusError(error);
-      audit({ outcome: GrpcStatus[status.code], error: status.message });
-      throw status;
-    }
+  private async forget(request: ForgetAgentRequest) {
+    const { registry, store } = this.deps;
+    const hostname = checkHostname(request.hostname);
+    const view = registry.view(hostname);
+    if (!view) throw notFound(`agent "${hostname}" not found`);
+    const online = () => new StatusError(GrpcStatus.FAILED_PRECONDITION, `agent "${hostname}" is online`, "only an offline agent can be forgotten");
+    if (view.state === "online") throw online();
+    await store.forgetAgent(hostname);
+    // It may have reconnected while the store was written: then it stays (and its hello re-recorded it).
+    if (!registry.forget(hostname) && registry.get(hostname)) throw online();
+    return create(ForgetAgentResponseSchema, { agent: agentInfo(view) });
   }
 }

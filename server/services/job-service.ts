@@ -5,7 +5,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServerWritableStream, UntypedServiceImplementation } from "@grpc/grpc-js";
-import { GrpcStatus, invalidArgument, notFound, toStatusError, unavailable } from "../../common/status-error.js";
+import { GrpcStatus, invalidArgument, notFound, toStatusError } from "../../common/status-error.js";
 import { JobEventSchema, ResultStatus, type JobEvent } from "../../gen/trustplane/v1/common_pb.js";
 import {
   GetJobResponseSchema,
@@ -20,6 +20,7 @@ import {
 } from "../../gen/trustplane/v1/job_pb.js";
 import type { JobRunner } from "../job-runner.js";
 import type { JobRecord, JobState as StoredJobState, JobStore } from "../job-store/job-store.js";
+import { shuttingDown } from "../shutting-down.js";
 import { unaryCall, type UnaryCallDeps } from "./unary-call.js";
 
 export interface JobServiceDeps extends UnaryCallDeps {
@@ -99,8 +100,8 @@ export class JobService {
 
   handlers(): UntypedServiceImplementation {
     return {
-      getJob: unaryCall(this.deps, "GetJob", "job:read", (request: GetJobRequest) => this.get(request)),
-      listJobs: unaryCall(this.deps, "ListJobs", "job:read", (request: ListJobsRequest) => this.list(request)),
+      getJob: unaryCall(this.deps, { permission: "job:read", handle: (request: GetJobRequest) => this.get(request) }),
+      listJobs: unaryCall(this.deps, { permission: "job:read", handle: (request: ListJobsRequest) => this.list(request) }),
       watchJob: (call: ServerWritableStream<WatchJobRequest, unknown>) => void this.watch(call),
     };
   }
@@ -141,8 +142,8 @@ export class JobService {
     const abort = new AbortController();
     call.on("cancelled", () => abort.abort());
     try {
-      if (deps.isClosing()) throw unavailable("control plane is shutting down");
-      await deps.authorizer.authorize(call.metadata, "job:read");
+      if (deps.isClosing()) throw shuttingDown();
+      await deps.authorizer.authorize(call, "job:read");
       const { id } = call.request;
       checkJobId(id);
       const live = deps.jobs.get(id);

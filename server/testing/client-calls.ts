@@ -1,6 +1,16 @@
 // Raw grpc-js clients of the control plane's client API, for tests: no gateway, no
 // Connect, just the wire contract.
-import { credentials, makeGenericClientConstructor, Metadata, type Client, type ServiceError, type StatusObject } from "@grpc/grpc-js";
+import type { DescService } from "@bufbuild/protobuf";
+import {
+  credentials,
+  makeGenericClientConstructor,
+  Metadata,
+  type ChannelCredentials,
+  type ChannelOptions,
+  type Client,
+  type ServiceError,
+  type StatusObject,
+} from "@grpc/grpc-js";
 import { grpcServiceDefinition } from "../../common/grpc-service-definition.js";
 import { ERROR_DETAILS_METADATA_KEY } from "../../common/status-error.js";
 import { CertificateService } from "../../gen/trustplane/v1/certificate_pb.js";
@@ -11,24 +21,32 @@ import { JobService } from "../../gen/trustplane/v1/job_pb.js";
 
 type AnyClient = Client & Record<string, (...args: unknown[]) => unknown>;
 
-export function certificateClient(address: string): AnyClient {
-  const Constructor = makeGenericClientConstructor(grpcServiceDefinition(CertificateService), "CertificateService");
-  return new Constructor(address, credentials.createInsecure()) as unknown as AnyClient;
+/** How a test client reaches the control plane; default plaintext. */
+export interface ClientChannel {
+  credentials?: ChannelCredentials;
+  /** grpc-js channel options, such as `grpc.ssl_target_name_override`. */
+  options?: ChannelOptions;
 }
 
-export function fileClient(address: string): AnyClient {
-  const Constructor = makeGenericClientConstructor(grpcServiceDefinition(FileService), "FileService");
-  return new Constructor(address, credentials.createInsecure()) as unknown as AnyClient;
+function client(service: DescService, name: string, address: string, channel: ClientChannel): AnyClient {
+  const Constructor = makeGenericClientConstructor(grpcServiceDefinition(service), name);
+  return new Constructor(address, channel.credentials ?? credentials.createInsecure(), channel.options) as unknown as AnyClient;
 }
 
-export function jobClient(address: string): AnyClient {
-  const Constructor = makeGenericClientConstructor(grpcServiceDefinition(JobService), "JobService");
-  return new Constructor(address, credentials.createInsecure()) as unknown as AnyClient;
+export function certificateClient(address: string, channel: ClientChannel = {}): AnyClient {
+  return client(CertificateService, "CertificateService", address, channel);
 }
 
-export function fleetClient(address: string): AnyClient {
-  const Constructor = makeGenericClientConstructor(grpcServiceDefinition(FleetService), "FleetService");
-  return new Constructor(address, credentials.createInsecure()) as unknown as AnyClient;
+export function fileClient(address: string, channel: ClientChannel = {}): AnyClient {
+  return client(FileService, "FileService", address, channel);
+}
+
+export function jobClient(address: string, channel: ClientChannel = {}): AnyClient {
+  return client(JobService, "JobService", address, channel);
+}
+
+export function fleetClient(address: string, channel: ClientChannel = {}): AnyClient {
+  return client(FleetService, "FleetService", address, channel);
 }
 
 export function withKey(key: string | undefined): Metadata {

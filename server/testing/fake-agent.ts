@@ -1,8 +1,9 @@
 // A stand-in agent for tests and benchmarks: a raw grpc-js client of
 // AgentService.Connect that says hello, records the commands it gets and answers
-// them when told to (or at once, with `autoAnswer`).
+// them when told to (or at once, with `autoAnswer`). It sends heartbeats at the
+// interval the welcome asks for, unless told not to (a silently dead agent).
 import { create } from "@bufbuild/protobuf";
-import { credentials, Client, Metadata, type ClientDuplexStream, type StatusObject } from "@grpc/grpc-js";
+import { credentials, Client, Metadata, type ChannelCredentials, type ClientDuplexStream, type StatusObject } from "@grpc/grpc-js";
 import { grpcServiceDefinition } from "../../common/grpc-service-definition.js";
 import { JOIN_TOKEN_METADATA_KEY } from "../../common/metadata-keys.js";
 import {
@@ -25,6 +26,24 @@ export interface FakeAgentOptions {
   autoAnswer?: (command: Command) => Partial<Omit<CommandResult, "$typeName" | "commandId">> | undefined;
   /** Send no hello (to test the protocol). */
   skipHello?: boolean;
+  /** Send heartbeats at the welcome's interval; default true. */
+  heartbeats?: boolean;
+  /** TLS to the control plane: its CA, and the agent's client certificate for mutual TLS. */
+  tls?: FakeAgentTls;
+}
+
+export interface FakeAgentTls {
+  caPem: string | Buffer;
+  certPem?: string | Buffer;
+  keyPem?: string | Buffer;
+  /** The name the control plane's certificate is for, when it is not the address's host. */
+  serverName?: string;
+}
+
+function channelCredentials(tls: FakeAgentTls | undefined): ChannelCredentials {
+  if (!tls) return credentials.createInsecure();
+  const buffer = (pem: string | Buffer | undefined) => (pem === undefined ? null : Buffer.from(pem));
+  return credentials.createSsl(buffer(tls.caPem), buffer(tls.keyPem), buffer(tls.certPem));
 }
 
 const connectMethod = grpcServiceDefinition(AgentService).connect!;
@@ -38,13 +57,17 @@ export class FakeAgent {
   private readonly client: Client;
   private readonly stream: ClientDuplexStream<ConnectRequest, ConnectResponse>;
   private readonly waiters: (() => void)[] = [];
+  /** Heartbeats sent, and heartbeat answers received (the control plane answers in order). */
+  private heartbeatsSent = 0;
   private heartbeats = 0;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
 
   constructor(
     address: string,
     private readonly options: FakeAgentOptions,
   ) {
-    this.client = new Client(address, credentials.createInsecure());
+    const channelOptions = options.tls?.serverName ? { "grpc.ssl_target_name_override": options.tls.serverName } : {};
+    this.client = new Client(address, channelCredentials(options.tls), channelOptions);
     const metadata = new Metadata();
     if (options.joinToken !== undefined) metadata.set(JOIN_TOKEN_METADATA_KEY, options.joinToken);
     this.stream = this.client.makeBidiStreamRequest(
@@ -54,6 +77,7 @@ export class FakeAgent {
       metadata,
     );
     this.status = new Promise((resolve) => this.stream.on("status", resolve));
+    void this.status.then(() => clearInterval(this.heartbeatTimer));
     this.stream.on("error", () => undefined); // the status promise carries the outcome
     let welcomed: (welcome: Welcome) => void;
     let notWelcomed: (error: Error) => void;
@@ -65,9 +89,15 @@ export class FakeAgent {
     void this.status.then((status) => notWelcomed(new Error(`stream ended before welcome: ${status.code} ${status.details}`)));
     this.stream.on("data", (message: ConnectResponse) => {
       switch (message.kind.case) {
-        case "welcome":
+        case "welcome": {
+          const interval = message.kind.value.heartbeatIntervalMs;
+          if (options.heartbeats !== false && interval > 0) {
+            this.heartbeatTimer = setInterval(() => this.heartbeat(), interval);
+            this.heartbeatTimer.unref();
+          }
           welcomed(message.kind.value);
           break;
+        }
         case "command": {
           const command = message.kind.value;
           this.commands.push(command);
@@ -101,6 +131,18 @@ export class FakeAgent {
     this.stream.write(message);
   }
 
+  /** Sends one heartbeat without waiting for the answer. */
+  heartbeat(): void {
+    this.heartbeatsSent++;
+    this.send(create(ConnectRequestSchema, { kind: { case: "heartbeat", value: { sentUnixMs: BigInt(Date.now()) } } }));
+  }
+
+  /** Stops sending heartbeats (as an agent whose process was stopped), keeping the connection. */
+  stopHeartbeats(): void {
+    clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
+  }
+
   answer(commandId: string, result: Partial<Omit<CommandResult, "$typeName" | "commandId">> = {}): void {
     this.send(
       create(ConnectRequestSchema, {
@@ -120,18 +162,20 @@ export class FakeAgent {
    * control plane wrote before it has then arrived.
    */
   async roundTrip(timeoutMs = 5_000): Promise<void> {
-    const want = this.heartbeats + 1;
-    this.send(create(ConnectRequestSchema, { kind: { case: "heartbeat", value: { sentUnixMs: BigInt(Date.now()) } } }));
+    this.heartbeat();
+    const want = this.heartbeatsSent;
     await this.until(() => this.heartbeats >= want, timeoutMs, "heartbeat answer");
   }
 
   /** Half-closes the stream, as an agent that stops cleanly. */
   end(): void {
+    this.stopHeartbeats();
     this.stream.end();
   }
 
   /** Drops the stream and the connection, as an agent that dies. */
   close(): void {
+    this.stopHeartbeats();
     this.stream.cancel();
     this.client.close();
   }

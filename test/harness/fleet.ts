@@ -92,7 +92,7 @@ export class Fleet {
     if (spec.updateCommand) args.push("--update-command", spec.updateCommand);
     const agent: FleetAgent = { spec, root, process: new TrustplaneProcess(args) };
     this.agents.set(spec.hostname, agent);
-    await agent.process.waitForMessage("agent connected");
+    await agent.process.waitForMessage("connected to the control plane");
     return agent;
   }
 

@@ -1,0 +1,184 @@
+// A control plane and a gateway as child processes (`trustplane server`, `trustplane
+// gateway`) on 127.0.0.1 with free ports, a data dir in a temp dir, an admin API
+// key, a join token, and the client calls a bench makes: upload, install through
+// REST or gRPC, count online agents.
+import { create } from "@bufbuild/protobuf";
+import { createClient, type Client } from "@connectrpc/connect";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { randomBytes } from "node:crypto";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { createApiKey } from "../server/auth/api-keys-file.js";
+import { CertificateService, InstallCARequestSchema } from "../gen/trustplane/v1/certificate_pb.js";
+import { ResultStatus } from "../gen/trustplane/v1/common_pb.js";
+import { AgentState, FleetService } from "../gen/trustplane/v1/fleet_pb.js";
+import { TRUSTPLANE_BIN, type BenchChild, type ChildProcessGroup } from "./child-process-group.js";
+
+export type JobStoreKind = "sqlite" | "memory";
+
+export interface StackOptions {
+  group: ChildProcessGroup;
+  /** An empty temp dir for the data dir. */
+  dir: string;
+  jobStore: JobStoreKind;
+  /** Soft open-files limit for the control plane. */
+  openFiles: number;
+  /** Write V8 CPU profiles of the control plane and the gateway into DIR/server and DIR/gateway (at their exit). */
+  cpuProfileDir?: string;
+  /** TRUSTPLANE_LOG_LEVEL of server and gateway; default info. */
+  logLevel?: string;
+  startTimeoutMs?: number;
+}
+
+/** What one fan-out round answered. */
+export interface RoundOutcome {
+  ms: number;
+  hosts: number;
+  ok: number;
+  changed: number;
+  /** First error seen, if any host did not answer ok. */
+  firstError?: string;
+}
+
+export class TrustplaneStack {
+  private readonly fleet: Client<typeof FleetService>;
+  private readonly certificates: Client<typeof CertificateService>;
+  private readonly session: Http2SessionManager;
+
+  private constructor(
+    readonly server: BenchChild,
+    readonly gateway: BenchChild,
+    /** "127.0.0.1:PORT" of the control plane. */
+    readonly address: string,
+    readonly metricsUrl: string,
+    /** "http://127.0.0.1:PORT" of the gateway. */
+    readonly gatewayUrl: string,
+    readonly apiKey: string,
+    readonly joinToken: string,
+  ) {
+    const baseUrl = `http://${address}`;
+    this.session = new Http2SessionManager(baseUrl);
+    const transport = createGrpcTransport({ baseUrl, sessionManager: this.session });
+    this.fleet = createClient(FleetService, transport);
+    this.certificates = createClient(CertificateService, transport);
+  }
+
+  static async start(options: StackOptions): Promise<TrustplaneStack> {
+    const { group, dir } = options;
+    const timeoutMs = options.startTimeoutMs ?? 60_000;
+    const apiKeysFile = join(dir, "api-keys.json");
+    const { key } = await createApiKey(apiKeysFile, { role: "admin", name: "bench" });
+    const joinToken = randomBytes(24).toString("base64url");
+    const joinTokenFile = join(dir, "join-token");
+    await writeFile(joinTokenFile, `${joinToken}\n`, { mode: 0o600 });
+    const env = { TRUSTPLANE_LOG_LEVEL: options.logLevel ?? "info" };
+    const profile = (name: string) => (options.cpuProfileDir ? ["--cpu-prof", "--cpu-prof-dir", join(options.cpuProfileDir, name)] : []);
+    const server = group.spawn({
+      name: "control plane",
+      nodeArgs: profile("server"),
+      args: [
+        TRUSTPLANE_BIN, "server",
+        "--grpc", "127.0.0.1:0",
+        "--data-dir", dir,
+        "--api-keys", apiKeysFile,
+        "--join-token-file", joinTokenFile,
+        "--job-store", options.jobStore === "memory" ? "memory:" : `sqlite:${join(dir, "jobs.sqlite")}`,
+        "--metrics", "127.0.0.1:0",
+        "--shutdown-grace", "2",
+      ],
+      env,
+      openFiles: options.openFiles,
+    });
+    const [listening, metrics] = await Promise.all([
+      server.waitForLog((line) => line.msg === "control plane listening", timeoutMs),
+      server.waitForLog((line) => line.msg === "metrics listening", timeoutMs),
+    ]);
+    const address = String(listening.address);
+    const gateway = group.spawn({
+      name: "gateway",
+      nodeArgs: profile("gateway"),
+      args: [TRUSTPLANE_BIN, "gateway", "--http", "127.0.0.1:0", "--server", address],
+      env,
+    });
+    const gatewayListening = await gateway.waitForLog((line) => line.msg === "gateway listening", timeoutMs);
+    return new TrustplaneStack(server, gateway, address, String(metrics.url), String(gatewayListening.url).replace(/\/$/, ""), key, joinToken);
+  }
+
+  /** Stores a PEM object through the gateway (POST /file). */
+  async upload(name: string, pem: string): Promise<void> {
+    const response = await fetch(`${this.gatewayUrl}/file?force=true`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${this.apiKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ name, content: pem }),
+    });
+    if (response.status !== 200) throw new Error(`POST /file ${name}: ${response.status} ${await response.text()}`);
+  }
+
+  /** One value of the control plane's Prometheus text (first sample of `metric`). */
+  async metric(metric: string): Promise<number> {
+    const response = await fetch(this.metricsUrl);
+    const text = await response.text();
+    const match = new RegExp(`^${metric}(?:\\{[^}]*\\})? ([-+0-9.eE]+|NaN)$`, "m").exec(text);
+    if (!match) throw new Error(`metric ${metric} not found at ${this.metricsUrl}`);
+    return Number(match[1]);
+  }
+
+  onlineAgents(): Promise<number> {
+    return this.metric("trustplane_agents_online");
+  }
+
+  /** Online agents as FleetService.ListAgents(state=ONLINE) counts them (one full listing). */
+  async listOnline(): Promise<number> {
+    const answer = await this.fleet.listAgents({ state: AgentState.ONLINE }, { headers: this.authorization() });
+    return answer.agents.length;
+  }
+
+  /** POST /node/{target}/certificate/ca through the gateway, timed until the whole JSON answer is read. */
+  async installRest(target: string, name: string, object: string, timeoutSeconds: number): Promise<RoundOutcome> {
+    const started = performance.now();
+    const response = await fetch(`${this.gatewayUrl}/node/${encodeURIComponent(target)}/certificate/ca?timeout=${timeoutSeconds}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${this.apiKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ name, object }),
+    });
+    const text = await response.text();
+    const ms = performance.now() - started;
+    if (response.status !== 200) throw new Error(`POST /node/${target}/certificate/ca: ${response.status} ${text.slice(0, 500)}`);
+    const body = JSON.parse(text) as { results: { status: string; changed: boolean; error?: string }[] };
+    const outcome: RoundOutcome = { ms, hosts: body.results.length, ok: 0, changed: 0 };
+    for (const result of body.results) {
+      if (result.status === "ok") outcome.ok++;
+      else outcome.firstError ??= `${result.status}: ${result.error ?? ""}`;
+      if (result.changed) outcome.changed++;
+    }
+    return outcome;
+  }
+
+  /** CertificateService.InstallCA straight to the control plane, timed until the job summary. */
+  async installGrpc(target: string, name: string, object: string, timeoutSeconds: number): Promise<RoundOutcome> {
+    const request = create(InstallCARequestSchema, { target, name, object, options: { timeoutSeconds } });
+    const started = performance.now();
+    const outcome: RoundOutcome = { ms: 0, hosts: 0, ok: 0, changed: 0 };
+    for await (const answer of this.certificates.installCA(request, { headers: this.authorization() })) {
+      const event = answer.event?.event;
+      if (event?.case !== "result") continue;
+      outcome.hosts++;
+      if (event.value.status === ResultStatus.OK) outcome.ok++;
+      else outcome.firstError ??= `${ResultStatus[event.value.status]}: ${event.value.error}`;
+      if (event.value.changed) outcome.changed++;
+    }
+    outcome.ms = performance.now() - started;
+    return outcome;
+  }
+
+  /** Closes the client connection and stops both processes (SIGTERM: the server writes its CPU profile). */
+  async stop(): Promise<void> {
+    this.session.abort();
+    await this.gateway.stop(5_000);
+    await this.server.stop(15_000);
+  }
+
+  private authorization(): Record<string, string> {
+    return { authorization: `Bearer ${this.apiKey}` };
+  }
+}
