@@ -14,8 +14,9 @@ export default defineConfig({
         test: {
           name: "integration",
           include: ["test/**/*.test.ts"],
-          testTimeout: 60_000,
-          hookTimeout: 60_000,
+          // Generous: these start real processes, and a loaded 2-core machine is slow to.
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
           pool: "forks",
         },
       },

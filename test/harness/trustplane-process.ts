@@ -66,7 +66,7 @@ export class TrustplaneProcess {
   }
 
   /** The first log line (already seen or still to come) matching the predicate. */
-  waitForLog(predicate: (line: LogLine) => boolean, timeoutMs = 20_000, from = 0): Promise<LogLine> {
+  waitForLog(predicate: (line: LogLine) => boolean, timeoutMs = 45_000, from = 0): Promise<LogLine> {
     const seen = this.lines.slice(from).find(predicate);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
