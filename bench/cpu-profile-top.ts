@@ -2,10 +2,11 @@
 // with the most self time, and the project files and functions with the most total
 // time (self time of every sample whose call stack passes through them).
 //
-//   npx tsx bench/cpu-profile-top.ts PROFILE.cpuprofile [--top N] [--window rounds-window.json]
+//   npx tsx bench/cpu-profile-top.ts PROFILE.cpuprofile [--top N] [--window rounds-window.json] [--focus FUNCTION]
 //
 // --window keeps only the samples between startUs and endUs of the file (written
 // by bench:fanout --cpu-prof: the fan-out rounds, without start-up and connects).
+// --focus keeps only the samples whose stack passes through that function.
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 
@@ -36,11 +37,18 @@ export interface SampleWindow {
   endUs: number;
 }
 
-export function summarizeProfile(profile: Profile, top: number, window?: SampleWindow): string {
+/** Keeps only samples whose stack passes through a function of this name. */
+export function summarizeProfile(profile: Profile, top: number, window?: SampleWindow, focus?: string): string {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const parent = new Map<number, number>();
   for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
   // Self time per node from the sample deltas (microseconds).
+  const onStack = (id: number, name: string): boolean => {
+    for (let current: number | undefined = id; current !== undefined; current = parent.get(current)) {
+      if (byId.get(current)!.callFrame.functionName === name) return true;
+    }
+    return false;
+  };
   const selfUs = new Map<number, number>();
   let at = profile.startTime;
   let totalUs = 0;
@@ -48,6 +56,7 @@ export function summarizeProfile(profile: Profile, top: number, window?: SampleW
     const delta = profile.timeDeltas[index] ?? 0;
     at += delta;
     if (window && (at < window.startUs || at > window.endUs)) return;
+    if (focus && !onStack(id, focus)) return;
     totalUs += delta;
     selfUs.set(id, (selfUs.get(id) ?? 0) + delta);
   });
@@ -78,7 +87,7 @@ export function summarizeProfile(profile: Profile, top: number, window?: SampleW
       .slice(0, top)
       .map(([key, us]) => `  ${percent(us)} ${(us / 1000).toFixed(0).padStart(7)} ms  ${key}`);
   return [
-    `profile: ${(totalUs / 1e6).toFixed(1)} s wall${window ? " (inside the window)" : ""}`,
+    `profile: ${(totalUs / 1e6).toFixed(1)} s${window ? " inside the window" : ""}${focus ? ` under ${focus}()` : ""}`,
     "self time by function:",
     ...rows(selfByFunction),
     "total time by project file:",
@@ -92,10 +101,10 @@ export function summarizeProfile(profile: Profile, top: number, window?: SampleW
 if (process.argv[1]?.endsWith("cpu-profile-top.ts")) {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { top: { type: "string", default: "25" }, window: { type: "string" } },
+    options: { top: { type: "string", default: "25" }, window: { type: "string" }, focus: { type: "string" } },
   });
   const window = values.window ? (JSON.parse(readFileSync(values.window, "utf8")) as SampleWindow) : undefined;
   for (const file of positionals) {
-    process.stdout.write(`== ${file}\n${summarizeProfile(JSON.parse(readFileSync(file, "utf8")) as Profile, Number(values.top), window)}`);
+    process.stdout.write(`== ${file}\n${summarizeProfile(JSON.parse(readFileSync(file, "utf8")) as Profile, Number(values.top), window, values.focus)}`);
   }
 }

@@ -45,6 +45,8 @@ export interface FanoutResult {
   /** RSS of the agent worker processes divided by the agents they run. */
   agentWorkersRssPerAgentKb: number;
   failures: string[];
+  /** Worth knowing, not failures (for example why agents had to retry connecting). */
+  notes: string[];
   machine: {
     nproc: number;
     memoryGb: number;
@@ -110,6 +112,7 @@ export function fanoutJson(result: FanoutResult): Record<string, unknown> {
     server_rss_after_rounds_kb: server.rssAfterRoundsKb,
     agent_workers_rss_per_agent_kb: round(result.agentWorkersRssPerAgentKb),
     failures: result.failures,
+    notes: result.notes,
     nproc: result.machine.nproc,
     memory_gb: result.machine.memoryGb,
     node: result.machine.node,
@@ -161,6 +164,7 @@ export function formatFanoutResult(result: FanoutResult): string {
     lines.push(`${"bare server heap per stream".padEnd(34)} ${bare.heapPerStreamKb.toFixed(1)} KiB`);
   }
   lines.push(`${"agent workers RSS per agent".padEnd(34)} ${result.agentWorkersRssPerAgentKb.toFixed(1)} KiB`);
+  if (result.notes.length > 0) lines.push("", "notes:", ...result.notes.map((note) => `  ${note}`));
   if (result.failures.length > 0) lines.push("", "FAILURES:", ...result.failures.map((failure) => `  ${failure}`));
   return `${lines.join("\n")}\n`;
 }

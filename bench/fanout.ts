@@ -121,20 +121,28 @@ const monotonicMicros = () => Number(process.hrtime.bigint() / 1000n);
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
-/** Polls `count` until it reaches `target`; seconds it took. */
-async function waitForCount(count: () => Promise<number>, target: number, started: number, timeoutMs: number, what: string): Promise<number> {
-  let last = -1;
+/**
+ * Polls `count` until it reaches `target`; seconds it took. `progressCount`, when
+ * given, is what the progress lines (every 10 s) and the timeout error report.
+ */
+async function waitForCount(
+  count: () => Promise<number>,
+  target: number,
+  started: number,
+  timeoutMs: number,
+  what: string,
+  progressCount: () => Promise<number> = count,
+): Promise<number> {
   let lastReport = started;
   for (;;) {
     const seen = await count();
     const now = performance.now();
     if (seen >= target) return (now - started) / 1000;
-    if (now - started > timeoutMs) throw new Error(`${what}: only ${seen} of ${target} online after ${Math.round(timeoutMs / 1000)} s`);
-    if (seen !== last && now - lastReport > 5_000) {
-      progress(`${what}: ${seen} of ${target} online`);
+    if (now - started > timeoutMs) throw new Error(`${what}: only ${await progressCount()} of ${target} online after ${Math.round(timeoutMs / 1000)} s`);
+    if (now - lastReport > 10_000) {
+      progress(`${what}: ${await progressCount()} of ${target} online`);
       lastReport = now;
     }
-    last = seen;
     await sleep(POLL_MS);
   }
 }
@@ -220,6 +228,7 @@ async function run(options: FanoutOptions): Promise<FanoutResult> {
   if (options.cpuProfDir) await mkdir(options.cpuProfDir, { recursive: true });
   const loadBefore = loadavg()[0]!;
   const failures: string[] = [];
+  const notes: string[] = [];
   try {
     progress(`making two test CAs; data dir ${dir}, sandbox roots under ${sandboxDir}`);
     const cas = [makeCa({ commonName: "trustplane bench CA A" }), makeCa({ commonName: "trustplane bench CA B" })];
@@ -267,7 +276,10 @@ async function run(options: FanoutOptions): Promise<FanoutResult> {
     const onlineStarted = performance.now();
     const onlineStartedUs = monotonicMicros();
     agentFleet.start();
-    const onlineSeconds = await waitForCount(() => stack.onlineAgents(), agents, onlineStarted, 60_000 + agents * 30, "agents").catch(
+    // Timed by the workers' own "every agent welcomed" messages: scraping /metrics often costs the control
+    // plane O(open sockets) per scrape (prom-client's process metrics) and would slow what it measures.
+    const workersOnline = async () => (agentFleet.onlineWorkers === agentFleet.workers.length ? agents : 0);
+    const onlineSeconds = await waitForCount(workersOnline, agents, onlineStarted, 60_000 + agents * 30, "agents", () => stack.onlineAgents()).catch(
       (error: Error) => {
         throw new Error(`${error.message}\nworker errors: ${agentFleet.errors.join("; ")}\nfirst worker's stderr:\n${agentFleet.workers[0]!.describe()}\ncontrol plane's stderr:\n${stack.server.describe()}`);
       },
@@ -276,6 +288,9 @@ async function run(options: FanoutOptions): Promise<FanoutResult> {
     if (options.cpuProfDir) {
       await writeFile(join(options.cpuProfDir, "online-window.json"), `${JSON.stringify({ startUs: onlineStartedUs, endUs: monotonicMicros() })}\n`);
     }
+    const counted = await stack.onlineAgents();
+    if (counted !== agents) failures.push(`the control plane counts ${counted} agents online, not ${agents}`);
+    notes.push(...agentFleet.notes);
     const listed = await stack.listOnline();
     if (listed !== agents) failures.push(`FleetService.ListAgents(state=ONLINE) lists ${listed} agents, not ${agents}`);
     // Idle cost of the connected fleet (heartbeats, keepalive pings): control-plane CPU per second with no job.
@@ -360,6 +375,7 @@ async function run(options: FanoutOptions): Promise<FanoutResult> {
       },
       agentWorkersRssPerAgentKb: agentWorkersRssKb / agents,
       failures,
+      notes,
       machine: {
         nproc: availableParallelism(),
         memoryGb: Math.round(totalmem() / 2 ** 30),

@@ -37,8 +37,12 @@ export class SwarmFleet {
   /** Errors the workers reported (agent errors, broken streams); the first few are kept. */
   readonly errors: string[] = [];
   errorCount = 0;
+  /** What the workers noted (not failures). */
+  readonly notes: string[] = [];
   /** The slowest worker's preparation (sandbox roots), ms. */
   prepareMs = 0;
+  /** Workers whose clients have all been welcomed once ("online"; agent and wire workers only). */
+  onlineWorkers = 0;
 
   private constructor(readonly workers: BenchChild[]) {}
 
@@ -67,7 +71,10 @@ export class SwarmFleet {
     const fleet = new SwarmFleet(workers);
     for (const worker of workers) {
       worker.onMessage((message) => {
-        if (isSwarmMessage(message) && message.type === "failed") fleet.noteError(`${worker.name}: ${message.error}`);
+        if (!isSwarmMessage(message)) return;
+        if (message.type === "failed") fleet.noteError(`${worker.name}: ${message.error}`);
+        else if (message.type === "online") fleet.onlineWorkers++;
+        else if (message.type === "note") fleet.notes.push(`${worker.name}: ${message.text}`);
       });
     }
     const answers = await Promise.all(

@@ -29,7 +29,9 @@ export interface SwarmConfig {
 export type SwarmMessage =
   | { type: "ready"; prepareMs: number }
   | { type: "online"; count: number }
-  | { type: "failed"; error: string };
+  | { type: "failed"; error: string }
+  /** Something worth reporting that is not a failure (why connection attempts were retried). */
+  | { type: "note"; text: string };
 
 export type SwarmCommand = { type: "start" } | { type: "exit" };
 

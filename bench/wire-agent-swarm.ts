@@ -41,6 +41,8 @@ const names = hostnames(config);
 sendToParent({ type: "ready", prepareMs: 0 });
 
 const clients: grpc.Client[] = [];
+/** Failed attempts before a welcome, by status and details: reported once every agent is online. */
+const attemptFailures = new Map<string, number>();
 let started = false;
 
 function helloFor(hostname: string): Buffer {
@@ -88,7 +90,10 @@ function start(): void {
               }, interval);
               heartbeat.unref();
             }
-            if (!welcomed && ++online === names.length) sendToParent({ type: "online", count: online });
+            if (!welcomed && ++online === names.length) {
+              sendToParent({ type: "online", count: online });
+              for (const [why, count] of attemptFailures) sendToParent({ type: "note", text: `${count} connection attempt(s) retried: ${why}` });
+            }
             welcomed = true;
             break;
           }
@@ -108,6 +113,10 @@ function start(): void {
         client.close();
         clients.splice(clients.indexOf(client), 1);
         if (welcomed) sendToParent({ type: "failed", error: `${hostname}: stream lost (${grpc.status[status.code]}: ${status.details})` });
+        else {
+          const why = `${grpc.status[status.code]}: ${status.details}`;
+          attemptFailures.set(why, (attemptFailures.get(why) ?? 0) + 1);
+        }
         // Like the agent: reconnect forever with full-jitter exponential back-off.
         setTimeout(connect, fullJitterDelay(attempt++, DEFAULT_BACKOFF));
       });

@@ -21,9 +21,14 @@ export class StatusError extends Error {
   /** The shape grpc-js accepts as a call error (callback or `emit("error")`). */
   toServiceError(): { code: status; details: string; metadata: Metadata } {
     const metadata = new Metadata();
-    if (this.details) metadata.set(ERROR_DETAILS_METADATA_KEY, this.details);
+    if (this.details) metadata.set(ERROR_DETAILS_METADATA_KEY, asciiMetadataValue(this.details));
     return { code: this.code, details: this.message, metadata };
   }
+}
+
+/** gRPC metadata values must be printable ASCII; anything else (user input quoted in a reason) is escaped. */
+function asciiMetadataValue(text: string): string {
+  return text.replace(/[^\x20-\x7e]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 export const invalidArgument = (message: string, details = "") =>

@@ -3,6 +3,8 @@
 // that every forwarded call and every REST route shares, plus the readiness check
 // of GET /health/ready.
 import type { ClientHttp2Stream, IncomingHttpHeaders, SecureClientSessionOptions } from "node:http2";
+import { isIP } from "node:net";
+import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
 import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
 import { HttpError } from "./error-body.js";
@@ -114,10 +116,15 @@ function secureSessionOptions(tls: ControlPlaneTls): SecureClientSessionOptions 
   if ((tls.certPem === undefined) !== (tls.keyPem === undefined)) {
     throw new Error("control-plane TLS: give both the client certificate and its key, or neither");
   }
+  const serverName = tls.serverName;
   return {
     ...(tls.caPem ? { ca: tls.caPem } : {}),
     ...(tls.certPem ? { cert: tls.certPem, key: tls.keyPem } : {}),
-    ...(tls.serverName ? { servername: tls.serverName } : {}),
+    // SNI carries host names only (RFC 6066): an IP address is checked against the certificate without being sent.
+    ...(serverName && isIP(serverName) === 0 ? { servername: serverName } : {}),
+    ...(serverName && isIP(serverName) !== 0
+      ? { checkServerIdentity: (_host: string, certificate: PeerCertificate) => checkServerIdentity(serverName, certificate) }
+      : {}),
   };
 }
 

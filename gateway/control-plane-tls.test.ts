@@ -86,6 +86,17 @@ describe("control plane over TLS", () => {
     expect(await get(fixture, "/file")).toEqual({ status: 200, body: { files: [] } });
   });
 
+  it("checks an IP address given as serverName against the certificate's IP names", async () => {
+    const byIp = issueLeaf(serverCa, { commonName: "cp", altNames: ["IP:10.1.2.3"], usage: "serverAuth" });
+    const fixture = await start({ fake: { tls: byIp }, controlPlaneTls: { caPem: serverCaPem, serverName: "10.1.2.3" } });
+    expect(await get(fixture, "/file")).toEqual({ status: 200, body: { files: [] } });
+    const wrongIp = await start({ fake: { tls: byIp }, controlPlaneTls: { caPem: serverCaPem, serverName: "10.9.9.9" } });
+    expect(await get(wrongIp, "/health/ready")).toEqual({
+      status: 503,
+      body: { error: "control plane unavailable", details: expect.stringMatching(/ERR_TLS_CERT_ALTNAME_INVALID/), code: 503 },
+    });
+  });
+
   it("presents its client certificate to a control plane that requires mutual TLS", async () => {
     const tls: ControlPlaneTls = { caPem: serverCaPem, certPem: gatewayClient.certPem, keyPem: gatewayClient.keyPem };
     const fixture = await start({ fake: { tls: { ...loopbackServer, clientCaPem: Buffer.from(clientCa.certPem) } }, controlPlaneTls: tls });

@@ -41,6 +41,53 @@ describe("unparsable HTTP/1.1", () => {
   });
 });
 
+describe("garbage pipelined behind a request being answered", () => {
+  it("ends the connection without writing an error answer into the answer under way", async () => {
+    const fixture = await start(1_000);
+    fixture.fake.streams.set("deleteCA", (_request, send) => {
+      send({ event: { case: "started", value: { jobId: JOB_ID, hostnames: ["web-1"] } } });
+      return new Promise<void>(() => undefined);
+    });
+    const { hostname, port } = new URL(fixture.gateway.url);
+    const socket = net.connect(Number(port), hostname);
+    let received = "";
+    socket.setEncoding("latin1");
+    const firstLine = new Promise<void>((resolve) =>
+      socket.on("data", (chunk: string) => {
+        received += chunk;
+        if (received.includes(`"hosts":["web-1"]}`)) resolve();
+      }),
+    );
+    const closed = new Promise<void>((resolve) => socket.on("close", () => resolve()));
+    socket.write("DELETE /node/web-1/certificate/ca/corp HTTP/1.1\r\nHost: x\r\nAccept: application/x-ndjson\r\n\r\n");
+    await firstLine;
+    socket.write("GARBAGE\r\n\r\n");
+    await closed;
+    expect(received.startsWith("HTTP/1.1 200 OK\r\n")).toBe(true);
+    expect(received).not.toContain("400");
+  });
+});
+
+describe("requests Node does not hand to a route as they are", () => {
+  const HOSTLESS = { error: "bad request", details: "the request names no valid host (Host header or :authority)", code: 400 };
+
+  it.each([
+    ["an invalid Host on an RPC path", "POST /trustplane.v1.FileService/List HTTP/1.1\r\nHost: a b\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}", 400, HOSTLESS],
+    ["HTTP/1.0 without Host on an RPC path", "POST /trustplane.v1.FileService/List HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}", 400, HOSTLESS],
+    ["HTTP/1.0 without Host on a REST path", "GET /health HTTP/1.0\r\n\r\n", 400, HOSTLESS],
+    ["CONNECT", "CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n", 405, { error: "method not allowed", details: "the gateway is not a proxy: CONNECT is not served", code: 405 }],
+    ["an Expect other than 100-continue", "GET /health HTTP/1.1\r\nHost: x\r\nExpect: gzip\r\nConnection: close\r\n\r\n", 200, { status: "ok" }],
+  ])("answers %s with the error body, and stays up", async (_case, bytes, status, body) => {
+    const fixture = await start(1_000);
+    const answer = await rawExchange(fixture.gateway.url, bytes);
+    const [head, text] = answer.split("\r\n\r\n");
+    expect(Number(head!.split(" ")[1])).toBe(status);
+    expect(head!.toLowerCase()).toContain("content-type: application/json");
+    expect(JSON.parse(text!)).toEqual(body);
+    expect((await fetch(`${fixture.gateway.url}/health`)).status).toBe(200);
+  });
+});
+
 describe("close()", () => {
   it("lets a request in flight finish, then stops accepting", async () => {
     const fixture = await start(10_000);

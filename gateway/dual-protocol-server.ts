@@ -66,7 +66,13 @@ export async function listenDualProtocol(
   options: DualProtocolServerOptions,
 ): Promise<DualProtocolServer> {
   const http1 = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES }, options.listener);
-  http1.on("clientError", options.clientError);
+  // Connections with an answer under way: garbage pipelined behind a request must
+  // not write an error answer into the middle of that one; the connection just ends.
+  const answering = new WeakMap<Duplex, number>();
+  http1.on("clientError", (error: Error & { code?: string }, socket: Duplex) => {
+    if ((answering.get(socket) ?? 0) > 0) socket.destroy();
+    else options.clientError(error, socket);
+  });
   http1.on("connect", (_request: http.IncomingMessage, socket: Duplex) => options.connectMethod(socket));
   // An Expect other than 100-continue: served like any request (RFC 9110 allows
   // ignoring it) rather than Node's bare 417 without the error body.
@@ -84,21 +90,17 @@ export async function listenDualProtocol(
   let closing = false;
   let closed: Promise<void> | undefined;
 
-  // An answer sent before its request body was read (404, 405, 413...): read the
-  // rest and drop it, as Node's HTTP/1.1 server does itself, or the client's
-  // upload would stall on flow control and its stream never end.
-  h2.on("request", (request: http2.Http2ServerRequest, response: http2.Http2ServerResponse) => {
-    response.once("finish", () => {
-      if (!request.complete) request.resume();
-    });
-  });
   h2.on("session", (session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
     if (closing) session.close();
   });
-  // A response finishing while we shut down leaves an idle keep-alive socket: close it.
-  http1.on("request", (_request: http.IncomingMessage, response: http.ServerResponse) => {
+  // Counts the answers under way per connection (see "clientError"). A response
+  // finishing while we shut down leaves an idle keep-alive socket: close it.
+  http1.on("request", (request: http.IncomingMessage, response: http.ServerResponse) => {
+    const socket = request.socket;
+    answering.set(socket, (answering.get(socket) ?? 0) + 1);
+    response.once("close", () => answering.set(socket, (answering.get(socket) ?? 1) - 1));
     response.once("finish", () => {
       if (closing) setImmediate(() => http1.closeIdleConnections());
     });

@@ -1,4 +1,5 @@
-// Liveness, readiness, and what callers see when the control plane is gone.
+// Liveness, readiness (a gRPC answer from the control plane, not just an open
+// connection), and what callers see when the control plane is gone.
 import * as net from "node:net";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
@@ -49,6 +50,20 @@ describe("health", () => {
       body: {
         error: "control plane unavailable",
         details: `cannot connect to ${fixture.fake.address}: ECONNREFUSED`,
+        code: 503,
+      },
+    });
+  });
+
+  it("GET /health/ready is 503 when what answers at the address is not a gRPC server", async () => {
+    const other = await start();
+    const notGrpc = new URL(other.gateway.url).host;
+    const fixture = await start({ controlPlaneAddress: notGrpc });
+    expect(await get(`${fixture.gateway.url}/health/ready`)).toEqual({
+      status: 503,
+      body: {
+        error: "control plane unavailable",
+        details: `cannot connect to ${notGrpc}: it does not answer gRPC (HTTP 404)`,
         code: 503,
       },
     });

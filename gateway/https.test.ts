@@ -215,3 +215,51 @@ describe("HTTPS", () => {
     });
   });
 });
+
+describe("HTTPS close()", () => {
+  it("lets an NDJSON stream in flight finish over TLS, then closes", async () => {
+    const own = await startGatewayFixture({ tls: loopbackServerCertificate(ca), shutdownGraceMs: 10_000 });
+    try {
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      own.fake.streams.set("deleteCA", async (_request, send) => {
+        send({ event: { case: "started", value: { jobId: JOB_ID, hostnames: ["web-1"] } } });
+        await released;
+        send({ event: { case: "summary", value: { jobId: JOB_ID, durationMs: 1n } } });
+      });
+      const lines = await new Promise<string[]>((resolve, reject) => {
+        const request = https.request(
+          `${own.gateway.url}/node/web-1/certificate/ca/corp`,
+          { method: "DELETE", headers: { accept: "application/x-ndjson" }, ca: caPem, agent: false },
+          (response) => {
+            let text = "";
+            response.setEncoding("utf8");
+            response.on("data", (chunk: string) => {
+              text += chunk;
+              if (text === `{"job_id":"${JOB_ID}","hosts":["web-1"]}\n`) {
+                void own.gateway.close();
+                release();
+              }
+            });
+            response.on("end", () => resolve(text.trimEnd().split("\n")));
+          },
+        );
+        request.on("error", reject);
+        request.end();
+      });
+      expect(lines.map((line) => JSON.parse(line))).toEqual([
+        { job_id: JOB_ID, hosts: ["web-1"] },
+        { job_id: JOB_ID, summary: { ok: 0, failed: 0, skipped: 0 }, duration_ms: 1 },
+      ]);
+      await own.gateway.close();
+      const afterClose = await new Promise<string>((resolve) => {
+        const request = https.request(`${own.gateway.url}/health`, { ca: caPem, agent: false }, () => resolve("answered"));
+        request.on("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? "error"));
+        request.end();
+      });
+      expect(afterClose).toBe("ECONNREFUSED");
+    } finally {
+      await own.close();
+    }
+  });
+});

@@ -37,8 +37,9 @@ Connect and gRPC-Web on the same port (package trustplane.v1).
 
 Every error answers \`{"error", "details", "code"}\` with \`code\` the HTTP status, including \
 unknown routes (404 \`route not found\`), a known path with another method (405 with \`Allow\`), \
-unparsable HTTP (400) and oversized headers (431). A failure on a node is never an HTTP error: it is \
-a \`failed\` result inside a 200, and the job id is always returned.
+unparsable HTTP (400), a URL over 8 KiB (414), headers over 16 KiB (431) and requests that reach a \
+gateway shutting down (503 \`gateway is shutting down\`). A failure on a node is never an HTTP error: \
+it is a \`failed\` result inside a 200, and the job id is always returned.
 
 Calls carry \`Authorization: Bearer <API key>\`; the control plane checks the permission each \
 operation names (\`x-permission\`). /health, /health/ready, /openapi.json and /metrics take no key: \

@@ -1,7 +1,9 @@
 // Property-based fuzzing of the REST side of a running gateway: random and
 // adversarial HTTP/1.1 requests, written byte for byte on raw sockets (fetch and
-// node:http would normalise or refuse much of it), against a gateway in front of
-//   1. a fake control plane that answers every call plausibly, and
+// node:http would normalise or refuse much of it), and the ones HTTP/2 can carry
+// as HTTP/2 streams, against a gateway in front of
+//   1. a fake control plane that answers every call plausibly (successes must then
+//      also match the OpenAPI document), and
 //   2. a chaos control plane that answers every call with a random gRPC error or a
 //      random valid message (random job events for the streaming calls, ending in
 //      a random error or not).
@@ -16,7 +18,7 @@
 // CI, with a seed of your own (a failure prints the seed and path to replay it):
 //
 //   TRUSTPLANE_FUZZ_RUNS=20000 TRUSTPLANE_FUZZ_SEED=$RANDOM \
-//     npx vitest run --project unit gateway/rest-fuzz.test.ts --test-timeout=0
+//     npx vitest run --project unit gateway/rest-fuzz.test.ts
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import type { DescMessage, DescMethod, DescService } from "@bufbuild/protobuf";
@@ -41,7 +43,7 @@ import { arbitraryMessage } from "./testing/random-message.js";
 const RUNS = Number(process.env.TRUSTPLANE_FUZZ_RUNS ?? 300);
 const SEED = Number(process.env.TRUSTPLANE_FUZZ_SEED ?? 20_260_105);
 /** One request must be answered within this; a hang is a failure, not a wait. */
-const ANSWER_DEADLINE_MS = 2_000;
+const ANSWER_DEADLINE_MS = 10_000;
 
 const SERVICES: readonly DescService[] = [CertificateService, FileService, JobService, FleetService];
 const METHODS: readonly DescMethod[] = SERVICES.flatMap((service) => service.methods);
@@ -438,6 +440,8 @@ async function exchangeHttp2(session: http2.ClientHttp2Session, request: FuzzReq
   // nghttp2 resets streams whose :path or header values hold bytes HTTP/2 forbids; those are not sent.
   if (!/^\/[\x21-\x7e]*$/.test(request.target)) return undefined;
   if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(request.method) || request.method === "CONNECT") return undefined;
+  // Node's HTTP/2 client never sends the body of a HEAD request once the answer came.
+  if (request.method === "HEAD" && request.body.length > 0) return undefined;
   const headers: http2.OutgoingHttpHeaders = { ":method": request.method, ":path": request.target };
   for (const line of request.headerLines) {
     const colon = line.indexOf(":");
@@ -752,7 +756,7 @@ describe("REST fuzz", () => {
           session.close();
         }
       }),
-      { seed: SEED + 2, numRuns: Math.ceil(RUNS / 2), endOnFailure: true },
+      { seed: SEED + 2, numRuns: Math.ceil(RUNS / 2) },
     );
     await expectStillUp();
     expect(tally.justified5xx).toBe(0);
