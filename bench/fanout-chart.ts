@@ -93,7 +93,7 @@ function drawPanel(panel: Panel, offsetX: number, xValues: number[]): string {
   if (panel.target) {
     const ty = y(panel.target.y);
     out.push(`<line x1="${offsetX + PLOT.left}" x2="${offsetX + PLOT.left + PLOT.width}" y1="${ty}" y2="${ty}" stroke="#2a7" stroke-dasharray="2,3"/>`);
-    out.push(`<text x="${offsetX + PLOT.left + PLOT.width - 4}" y="${ty - 5}" text-anchor="end" font-size="11" fill="#2a7">${escape(panel.target.label)}</text>`);
+    out.push(`<text x="${offsetX + PLOT.left + 4}" y="${ty - 5}" font-size="11" fill="#2a7">${escape(panel.target.label)}</text>`);
   }
   for (const series of panel.series) {
     const sorted = [...series.points].filter((point) => point.y > 0).sort((a, b) => a.x - b.x);

@@ -21,7 +21,7 @@ function fanoutTable(results: Json[]): string {
       const cpu = r.cpu_ms_per_round as { rest: Json; grpc: Json; bare: Json | null };
       const cpuText = `${cell(cpu.rest.server)} · ${cell(cpu.rest.gateway)} · ${cell(cpu.rest.agents)} ms (${cell(cpu.bare?.server)} · ${cell(cpu.bare?.workers)})`;
       const failures = (r.failures as string[]).length;
-      return `| ${r.agents} | ${r.agent_procs} | ${cell(r.online_s, " s")} | ${cell(r.p50_ms, " ms")} | ${cell(r.p90_ms)} | ${cell(r.p99_ms)} | ${cell(r.max_ms)} | ${cell(r.grpc_p50_ms, " ms")} | ${cell(r.bare_p50_ms, " ms")} | **${cell(r.overhead_ratio)}** (${cell(r.grpc_overhead_ratio)}) | ${cpuText} | ${cell(r.rss_per_agent_kb)} KiB (${cell(r.bare_rss_per_stream_kb)}) | ${cell(r.heap_per_agent_kb)} KiB | ${failures === 0 ? "0" : `${failures} round(s)`} | ${cell(r.load_before)}→${cell(r.load_after)} |`;
+      return `| ${r.agents} | ${r.agent_procs} | ${cell(r.online_s, " s")} | ${cell(r.p50_ms, " ms")} | ${cell(r.p90_ms)} | ${cell(r.p99_ms)} | ${cell(r.max_ms)} | ${cell(r.grpc_p50_ms, " ms")} | ${cell(r.bare_p50_ms, " ms")} | **${cell(r.overhead_ratio)}** (${cell(r.grpc_overhead_ratio)}) | ${cpuText} | ${cell(r.rss_per_agent_kb)} KiB (${cell(r.bare_rss_per_stream_kb)}) | ${cell(r.heap_per_agent_kb)} KiB | ${failures === 0 ? "0" : `${failures} (see JSON)`} | ${cell(r.load_before)}→${cell(r.load_after)} |`;
     });
   return [header, rule, ...rows].join("\n");
 }

@@ -114,7 +114,8 @@ function start(): void {
         clients.splice(clients.indexOf(client), 1);
         if (welcomed) sendToParent({ type: "failed", error: `${hostname}: stream lost (${grpc.status[status.code]}: ${status.details})` });
         else {
-          const why = `${grpc.status[status.code]}: ${status.details}`;
+          // Without the timestamps grpc-js puts in parentheses, so that equal causes count together.
+          const why = `${grpc.status[status.code]}: ${status.details.replace(/\s*\([^)]*\)/g, "")}`;
           attemptFailures.set(why, (attemptFailures.get(why) ?? 0) + 1);
         }
         // Like the agent: reconnect forever with full-jitter exponential back-off.
