@@ -4,7 +4,7 @@
 // child is killed when the group stops, when the bench fails, and on SIGINT/SIGTERM.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
@@ -165,7 +165,18 @@ export class BenchChild {
 
 export class ChildProcessGroup {
   private readonly children = new Set<BenchChild>();
+  private readonly scratch = new Set<string>();
   private handlersInstalled = false;
+
+  /** A temp directory removed if the bench is interrupted (the bench removes it itself when it ends). */
+  removeOnExit(path: string): void {
+    this.scratch.add(path);
+  }
+
+  private removeScratch(): void {
+    for (const path of this.scratch) rmSync(path, { recursive: true, force: true });
+    this.scratch.clear();
+  }
 
   spawn(spec: ChildSpec): BenchChild {
     const nodeArgs = [...(spec.nodeArgs ?? [])];
@@ -196,13 +207,17 @@ export class ChildProcessGroup {
   }
 
   /**
-   * Kills every child if this process is interrupted (SIGINT, SIGTERM) or exits
-   * before they were stopped; call once from a bench's main.
+   * Kills every child and removes the scratch directories if this process is
+   * interrupted (SIGINT, SIGTERM, SIGHUP) or exits before they were stopped; call
+   * once from a bench's main.
    */
   killOnExit(): void {
     if (this.handlersInstalled) return;
     this.handlersInstalled = true;
-    process.on("exit", () => this.killAll());
+    process.on("exit", () => {
+      this.killAll();
+      this.removeScratch();
+    });
     for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
       process.once(signal, () => {
         process.stderr.write(`\n${signal}: killing ${this.children.size} child process(es)\n`);

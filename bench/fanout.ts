@@ -225,6 +225,8 @@ async function run(options: FanoutOptions): Promise<FanoutResult> {
   group.killOnExit();
   const dir = await mkdtemp(join(tmpdir(), "trustplane-bench-fanout-"));
   const sandboxDir = await mkdtemp(join(options.sandboxBase, "trustplane-bench-roots-"));
+  group.removeOnExit(dir);
+  group.removeOnExit(sandboxDir);
   if (options.cpuProfDir) await mkdir(options.cpuProfDir, { recursive: true });
   const loadBefore = loadavg()[0]!;
   const failures: string[] = [];

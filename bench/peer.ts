@@ -196,6 +196,7 @@ async function run(options: PeerOptions): Promise<Record<string, unknown>> {
   const group = new ChildProcessGroup();
   group.killOnExit();
   const dir = await mkdtemp(join(tmpdir(), "trustplane-bench-peer-"));
+  group.removeOnExit(dir);
   const loadBefore = loadavg()[0]!;
   try {
     const cas = [makeCa({ commonName: "trustplane bench CA A" }), makeCa({ commonName: "trustplane bench CA B" })];
