@@ -29,9 +29,7 @@ afterAll(async () => {
 });
 
 beforeEach(() => {
-  fixture.fake.calls.length = 0;
-  fixture.fake.streams.clear();
-  fixture.fake.unaries.clear();
+  fixture.fake.reset();
 });
 
 const transports: [string, (baseUrl: string) => Transport][] = [

@@ -20,9 +20,7 @@ afterAll(async () => {
 });
 
 beforeEach(() => {
-  fixture.fake.calls.length = 0;
-  fixture.fake.streams.clear();
-  fixture.fake.unaries.clear();
+  fixture.fake.reset();
 });
 
 /** Reads NDJSON lines from a response body as they arrive. */

@@ -16,9 +16,7 @@ afterAll(async () => {
 });
 
 beforeEach(() => {
-  fixture.fake.calls.length = 0;
-  fixture.fake.streams.clear();
-  fixture.fake.unaries.clear();
+  fixture.fake.reset();
 });
 
 interface Answer {

@@ -55,9 +55,7 @@ afterAll(async () => {
 });
 
 beforeEach(() => {
-  fixture.fake.calls.length = 0;
-  fixture.fake.streams.clear();
-  fixture.fake.unaries.clear();
+  fixture.fake.reset();
 });
 
 async function call(method: string, path: string, init: RequestInit = {}): Promise<{ status: number; body: unknown; type: string | null }> {

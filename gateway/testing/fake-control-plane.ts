@@ -69,6 +69,13 @@ export class FakeControlPlane {
     readonly address: string,
   ) {}
 
+  /** Forgets recorded calls and scripted answers (between tests). */
+  reset(): void {
+    this.calls.length = 0;
+    this.streams.clear();
+    this.unaries.clear();
+  }
+
   static async start(options: FakeControlPlaneOptions = {}): Promise<FakeControlPlane> {
     const server = new Server();
     const holder: { fake?: FakeControlPlane } = {};
