@@ -78,6 +78,11 @@ export class BenchChild {
     return this.waitFor(this.messageWaiters, predicate, timeoutMs, "message") as Promise<T>;
   }
 
+  /** Register a callback for every parsed stderr log line. */
+  onLog(listener: (line: LogLine) => void): void {
+    this.lineWaiters.add(listener);
+  }
+
   /** Register a callback for every IPC message. */
   onMessage(listener: (message: unknown) => void): void {
     this.messageWaiters.add(listener);

@@ -18,16 +18,17 @@
 import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { availableParallelism, freemem, loadavg, tmpdir, totalmem } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { makeCa } from "../test/fixtures/pki.js";
 import { BareEchoStack } from "./bare-echo-stack.js";
+import { positiveInteger, runBench } from "./bench-main.js";
 import { ChildProcessGroup } from "./child-process-group.js";
 import { fanoutJson, formatFanoutResult, type FanoutResult } from "./fanout-result.js";
 import { summarize } from "./latency-summary.js";
-import { openFilesLimit } from "./open-files-limit.js";
+import { fleetOpenFiles } from "./open-files-limit.js";
 import { catRebuildScript } from "./sandbox-roots.js";
-import { SwarmFleet } from "./swarm-fleet.js";
+import { defaultAgentProcs, SwarmFleet } from "./swarm-fleet.js";
 import { TrustplaneStack, type JobStoreKind, type RoundOutcome } from "./trustplane-stack.js";
 
 const USAGE =
@@ -39,8 +40,6 @@ const CA_NAME = "bench";
 const OBJECTS = ["bench-a.pem", "bench-b.pem"] as const;
 /** Per-host answer deadline of every job (seconds): generous, so a slow round is slow, not failed. */
 const JOB_TIMEOUT_SECONDS = 600;
-/** Open files every process needs besides its connections. */
-const FD_HEADROOM = 512;
 /** Let the control plane settle (store writes, GC) before reading its memory. */
 const SETTLE_MS = 2_000;
 const POLL_MS = 100;
@@ -83,11 +82,7 @@ function parseOptions(argv: string[]): FanoutOptions {
     process.stdout.write(USAGE);
     process.exit(0);
   }
-  const positive = (text: string | undefined, flag: string): number => {
-    const value = Number(text);
-    if (!Number.isInteger(value) || value < 1) throw new Error(`${flag} must be a positive integer\n${USAGE}`);
-    return value;
-  };
+  const positive = (text: string | undefined, flag: string) => positiveInteger(text, flag, USAGE);
   const agents = positive(values.agents, "--agents");
   const jobStore = values["job-store"];
   if (jobStore !== "sqlite" && jobStore !== "memory") throw new Error(`--job-store must be sqlite or memory\n${USAGE}`);
@@ -98,8 +93,7 @@ function parseOptions(argv: string[]): FanoutOptions {
   return {
     agents,
     rounds: positive(values.rounds, "--rounds"),
-    // At most 500 agents per worker (fewer event-loop stalls), at most eight workers.
-    agentProcs: values["agent-procs"] ? positive(values["agent-procs"], "--agent-procs") : Math.min(8, Math.ceil(agents / 500)),
+    agentProcs: values["agent-procs"] ? positive(values["agent-procs"], "--agent-procs") : defaultAgentProcs(agents),
     json: values.json,
     agentKind,
     jobStore,
@@ -213,13 +207,7 @@ async function measureBare(
 
 async function run(options: FanoutOptions): Promise<FanoutResult> {
   const { agents, rounds } = options;
-  const limit = openFilesLimit();
-  const serverFiles = agents + FD_HEADROOM;
-  // A worker's agents each hold a socket and, while rebuilding, the pipes of a child.
-  const workerFiles = Math.ceil(agents / options.agentProcs) * 4 + FD_HEADROOM;
-  const openFiles = Math.max(serverFiles, workerFiles);
-  if (limit.hard < openFiles) throw new Error(`the hard open-files limit is ${limit.hard}; ${openFiles} are needed (raise it with ulimit -Hn as root)`);
-  const openFilesForChildren = Math.min(limit.hard, Math.max(openFiles, limit.soft));
+  const { limit, forChildren: openFilesForChildren } = fleetOpenFiles(agents, options.agentProcs);
 
   const group = new ChildProcessGroup();
   group.killOnExit();
@@ -396,26 +384,11 @@ async function run(options: FanoutOptions): Promise<FanoutResult> {
   }
 }
 
-async function main(): Promise<void> {
-  let options: FanoutOptions;
-  try {
-    options = parseOptions(process.argv.slice(2));
-  } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n`);
-    process.exitCode = 2;
-    return;
-  }
-  const result = await run(options);
-  const text = options.json ? `${JSON.stringify(fanoutJson(result))}\n` : formatFanoutResult(result);
-  process.stdout.write(text);
-  if (options.out) {
-    await mkdir(dirname(options.out), { recursive: true });
-    await writeFile(options.out, `${JSON.stringify(fanoutJson(result), null, 2)}\n`);
-  }
-  if (result.failures.length > 0) process.exitCode = 1;
-}
-
-main().catch((error: unknown) => {
-  process.stderr.write(`bench:fanout failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
-  process.exit(1);
+runBench({
+  name: "bench:fanout",
+  parse: parseOptions,
+  run,
+  format: formatFanoutResult,
+  json: fanoutJson,
+  failures: (result) => result.failures,
 });

@@ -9,15 +9,16 @@
 //   npm run bench:peer -- --hosts N [--runs R] [--e2e-hosts M] [--agent-procs K] [--json] [--out FILE]
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { makeCa, type TestCa } from "../test/fixtures/pki.js";
 import { ansibleVersion, ensureAnsible, runAnsiblePlay, writeAnsiblePlay } from "./ansible-peer.js";
+import { runBench } from "./bench-main.js";
 import { ChildProcessGroup } from "./child-process-group.js";
 import { summarize } from "./latency-summary.js";
 import { openFilesLimit } from "./open-files-limit.js";
 import { catRebuildScript, DEBIAN_ANCHORS_DIR, DEBIAN_BUNDLE, makeDebianRoots } from "./sandbox-roots.js";
-import { SwarmFleet } from "./swarm-fleet.js";
+import { defaultAgentProcs, SwarmFleet } from "./swarm-fleet.js";
 import { TrustplaneStack } from "./trustplane-stack.js";
 
 const USAGE = "usage: npm run bench:peer -- --hosts N [--runs R] [--e2e-hosts M] [--agent-procs K] [--json] [--out FILE]\n";
@@ -205,7 +206,7 @@ async function run(options: PeerOptions): Promise<Record<string, unknown>> {
     const standIn = join(dir, "rebuild-standin.sh");
     await writeFile(standIn, catRebuildScript());
     await chmod(standIn, 0o755);
-    const agentProcs = (hosts: number) => options.agentProcs ?? Math.min(8, Math.ceil(hosts / 500));
+    const agentProcs = (hosts: number) => options.agentProcs ?? defaultAgentProcs(hosts);
 
     progress(`${ansibleVersion()}; ${options.hosts} hosts, stand-in rebuild`);
     const ansible = await ansibleTimings(group, join(dir, "ansible"), options.hosts, cas, caFiles, options.runs, standIn, []);
@@ -267,24 +268,4 @@ function formatPeer(result: Record<string, unknown>): string {
   return `${lines.join("\n")}\n`;
 }
 
-async function main(): Promise<void> {
-  let options: PeerOptions;
-  try {
-    options = parseOptions(process.argv.slice(2));
-  } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n`);
-    process.exitCode = 2;
-    return;
-  }
-  const result = await run(options);
-  process.stdout.write(options.json ? `${JSON.stringify(result)}\n` : formatPeer(result));
-  if (options.out) {
-    await mkdir(dirname(options.out), { recursive: true });
-    await writeFile(options.out, `${JSON.stringify(result, null, 2)}\n`);
-  }
-}
-
-main().catch((error: unknown) => {
-  process.stderr.write(`bench:peer failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
-  process.exit(1);
-});
+runBench({ name: "bench:peer", parse: parseOptions, run, format: formatPeer });

@@ -2,7 +2,7 @@
 // wire-agent-swarm.ts or bare-echo-swarm.ts): spawned and prepared, then started at one instant.
 import { fileURLToPath } from "node:url";
 import type { BenchChild, ChildProcessGroup } from "./child-process-group.js";
-import { isSwarmMessage, SWARM_CONFIG_ENV, type SwarmConfig, type SwarmMessage } from "./swarm-messages.js";
+import { isSwarmMessage, SWARM_CONFIG_ENV, type AgentTimeline, type SwarmConfig, type SwarmMessage } from "./swarm-messages.js";
 
 const WORKERS = {
   agent: fileURLToPath(new URL("agent-swarm.ts", import.meta.url)),
@@ -26,6 +26,11 @@ export interface SwarmFleetOptions {
   cpuProfileDir?: string;
 }
 
+/** Worker processes for `agents` by default: at most 500 agents per worker (fewer event-loop stalls), at most eight workers. */
+export function defaultAgentProcs(agents: number): number {
+  return Math.min(8, Math.ceil(agents / 500));
+}
+
 /** How `total` clients split over `processes` workers: sizes differ by at most one. */
 export function splitEvenly(total: number, processes: number): number[] {
   const base = Math.floor(total / processes);
@@ -43,6 +48,8 @@ export class SwarmFleet {
   prepareMs = 0;
   /** Workers whose clients have all been welcomed once ("online"; agent and wire workers only). */
   onlineWorkers = 0;
+  /** "reconnected" messages so far (agent workers watching reconnects); the bench resets it before a restart. */
+  reconnectedWorkers = 0;
 
   private constructor(readonly workers: BenchChild[]) {}
 
@@ -74,6 +81,7 @@ export class SwarmFleet {
         if (!isSwarmMessage(message)) return;
         if (message.type === "failed") fleet.noteError(`${worker.name}: ${message.error}`);
         else if (message.type === "online") fleet.onlineWorkers++;
+        else if (message.type === "reconnected") fleet.reconnectedWorkers++;
         else if (message.type === "note") fleet.notes.push(`${worker.name}: ${message.text}`);
       });
     }
@@ -94,6 +102,15 @@ export class SwarmFleet {
 
   start(): void {
     for (const worker of this.workers) worker.send({ type: "start" });
+  }
+
+  /** Every agent's connection timeline, from all workers (agent workers watching reconnects). */
+  async timelines(timeoutMs: number): Promise<AgentTimeline[]> {
+    const reports = this.workers.map((worker) =>
+      worker.waitForMessage((message): message is Extract<SwarmMessage, { type: "report" }> => isSwarmMessage(message) && message.type === "report", timeoutMs),
+    );
+    for (const worker of this.workers) worker.send({ type: "report" });
+    return (await Promise.all(reports)).flatMap((report) => report.agents);
   }
 
   /** Sum of the workers' resident set sizes, KiB. */

@@ -1,7 +1,8 @@
 // A control plane and a gateway as child processes (`trustplane server`, `trustplane
 // gateway`) on 127.0.0.1 with free ports, a data dir in a temp dir, an admin API
 // key, a join token, and the client calls a bench makes: upload, install through
-// REST or gRPC, count online agents.
+// REST or gRPC, count online agents. spawnControlPlane alone starts just the control
+// plane (on a fixed port, for a bench that restarts it).
 import { create } from "@bufbuild/protobuf";
 import { createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
@@ -12,7 +13,7 @@ import { createApiKey } from "../server/auth/api-keys-file.js";
 import { CertificateService, InstallCARequestSchema } from "../gen/trustplane/v1/certificate_pb.js";
 import { ResultStatus } from "../gen/trustplane/v1/common_pb.js";
 import { AgentState, FleetService } from "../gen/trustplane/v1/fleet_pb.js";
-import { TRUSTPLANE_BIN, type BenchChild, type ChildProcessGroup } from "./child-process-group.js";
+import { TRUSTPLANE_BIN, type BenchChild, type ChildProcessGroup, type LogLine } from "./child-process-group.js";
 
 export type JobStoreKind = "sqlite" | "memory";
 
@@ -38,6 +39,84 @@ export interface RoundOutcome {
   changed: number;
   /** First error seen, if any host did not answer ok. */
   firstError?: string;
+}
+
+/** An admin API key and a join token, written into a data dir. */
+export interface StackCredentials {
+  apiKey: string;
+  apiKeysFile: string;
+  joinToken: string;
+  joinTokenFile: string;
+}
+
+export async function writeStackCredentials(dir: string): Promise<StackCredentials> {
+  const apiKeysFile = join(dir, "api-keys.json");
+  const { key } = await createApiKey(apiKeysFile, { role: "admin", name: "bench" });
+  const joinToken = randomBytes(24).toString("base64url");
+  const joinTokenFile = join(dir, "join-token");
+  await writeFile(joinTokenFile, `${joinToken}\n`, { mode: 0o600 });
+  return { apiKey: key, apiKeysFile, joinToken, joinTokenFile };
+}
+
+export interface ControlPlaneProcessOptions {
+  group: ChildProcessGroup;
+  /** The data dir (it holds the credentials and, for sqlite, the job store). */
+  dir: string;
+  credentials: StackCredentials;
+  jobStore: JobStoreKind;
+  openFiles: number;
+  /** "127.0.0.1:PORT"; default port 0 (a free one). A fixed port lets a bench restart the control plane where its agents look. */
+  grpcAddress?: string;
+  nodeArgs?: string[];
+  logLevel?: string;
+  timeoutMs: number;
+  /** Called with every log line of the process, from its first. */
+  onLog?: (line: LogLine) => void;
+}
+
+export interface ControlPlaneProcess {
+  server: BenchChild;
+  /** "127.0.0.1:PORT" of the gRPC port. */
+  address: string;
+  metricsUrl: string;
+  /** The `time` (epoch ms) of its "control plane listening" line. */
+  listeningAtMs: number;
+}
+
+/** `trustplane server` as a child process; resolves once it logged that it listens (gRPC and metrics). */
+export async function spawnControlPlane(options: ControlPlaneProcessOptions): Promise<ControlPlaneProcess> {
+  const { dir, credentials, timeoutMs } = options;
+  const server = options.group.spawn({
+    name: "control plane",
+    nodeArgs: options.nodeArgs,
+    args: [
+      TRUSTPLANE_BIN, "server",
+      "--grpc", options.grpcAddress ?? "127.0.0.1:0",
+      "--data-dir", dir,
+      "--api-keys", credentials.apiKeysFile,
+      "--join-token-file", credentials.joinTokenFile,
+      "--job-store", options.jobStore === "memory" ? "memory:" : `sqlite:${join(dir, "jobs.sqlite")}`,
+      "--metrics", "127.0.0.1:0",
+      "--shutdown-grace", "2",
+    ],
+    env: { TRUSTPLANE_LOG_LEVEL: options.logLevel ?? "info" },
+    openFiles: options.openFiles,
+  });
+  if (options.onLog) server.onLog(options.onLog);
+  const [listening, metrics] = await Promise.all([
+    server.waitForLog((line) => line.msg === "control plane listening", timeoutMs),
+    server.waitForLog((line) => line.msg === "metrics listening", timeoutMs),
+  ]);
+  return { server, address: String(listening.address), metricsUrl: String(metrics.url), listeningAtMs: Number(listening.time) };
+}
+
+/** One value of a Prometheus text endpoint (first sample of `metric`). */
+export async function scrapeMetric(url: string, metric: string): Promise<number> {
+  const response = await fetch(url);
+  const text = await response.text();
+  const match = new RegExp(`^${metric}(?:\\{[^}]*\\})? ([-+0-9.eE]+|NaN)$`, "m").exec(text);
+  if (!match) throw new Error(`metric ${metric} not found at ${url}`);
+  return Number(match[1]);
 }
 
 export class TrustplaneStack {
@@ -66,34 +145,10 @@ export class TrustplaneStack {
   static async start(options: StackOptions): Promise<TrustplaneStack> {
     const { group, dir } = options;
     const timeoutMs = options.startTimeoutMs ?? 60_000;
-    const apiKeysFile = join(dir, "api-keys.json");
-    const { key } = await createApiKey(apiKeysFile, { role: "admin", name: "bench" });
-    const joinToken = randomBytes(24).toString("base64url");
-    const joinTokenFile = join(dir, "join-token");
-    await writeFile(joinTokenFile, `${joinToken}\n`, { mode: 0o600 });
+    const credentials = await writeStackCredentials(dir);
     const env = { TRUSTPLANE_LOG_LEVEL: options.logLevel ?? "info" };
     const profile = (name: string) => (options.cpuProfileDir ? ["--cpu-prof", "--cpu-prof-dir", join(options.cpuProfileDir, name)] : []);
-    const server = group.spawn({
-      name: "control plane",
-      nodeArgs: profile("server"),
-      args: [
-        TRUSTPLANE_BIN, "server",
-        "--grpc", "127.0.0.1:0",
-        "--data-dir", dir,
-        "--api-keys", apiKeysFile,
-        "--join-token-file", joinTokenFile,
-        "--job-store", options.jobStore === "memory" ? "memory:" : `sqlite:${join(dir, "jobs.sqlite")}`,
-        "--metrics", "127.0.0.1:0",
-        "--shutdown-grace", "2",
-      ],
-      env,
-      openFiles: options.openFiles,
-    });
-    const [listening, metrics] = await Promise.all([
-      server.waitForLog((line) => line.msg === "control plane listening", timeoutMs),
-      server.waitForLog((line) => line.msg === "metrics listening", timeoutMs),
-    ]);
-    const address = String(listening.address);
+    const { server, address, metricsUrl } = await spawnControlPlane({ ...options, credentials, nodeArgs: profile("server"), timeoutMs });
     const gateway = group.spawn({
       name: "gateway",
       nodeArgs: profile("gateway"),
@@ -101,7 +156,7 @@ export class TrustplaneStack {
       env,
     });
     const gatewayListening = await gateway.waitForLog((line) => line.msg === "gateway listening", timeoutMs);
-    return new TrustplaneStack(server, gateway, address, String(metrics.url), String(gatewayListening.url).replace(/\/$/, ""), key, joinToken);
+    return new TrustplaneStack(server, gateway, address, metricsUrl, String(gatewayListening.url).replace(/\/$/, ""), credentials.apiKey, credentials.joinToken);
   }
 
   /** Stores a PEM object through the gateway (POST /file). */
@@ -115,12 +170,8 @@ export class TrustplaneStack {
   }
 
   /** One value of the control plane's Prometheus text (first sample of `metric`). */
-  async metric(metric: string): Promise<number> {
-    const response = await fetch(this.metricsUrl);
-    const text = await response.text();
-    const match = new RegExp(`^${metric}(?:\\{[^}]*\\})? ([-+0-9.eE]+|NaN)$`, "m").exec(text);
-    if (!match) throw new Error(`metric ${metric} not found at ${this.metricsUrl}`);
-    return Number(match[1]);
+  metric(metric: string): Promise<number> {
+    return scrapeMetric(this.metricsUrl, metric);
   }
 
   onlineAgents(): Promise<number> {
