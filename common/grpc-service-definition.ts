@@ -1,14 +1,16 @@
 // Builds grpc-js service definitions from the protobuf-es descriptors generated
 // from proto/, so that the control plane, the agent and the gateway share one set
 // of generated types (DESIGN.md section 11). A grpc-js definition is only a path,
-// two stream flags and (de)serializers per method.
+// two stream flags and (de)serializers per method. A message a hot path encoded
+// itself (a Uint8Array, e.g. server/command-frames.ts) is written as it is.
 import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import type { MethodDefinition, ServiceDefinition } from "@grpc/grpc-js";
 
 function serializerFor<Desc extends DescMessage>(schema: Desc) {
-  return (message: MessageShape<Desc>): Buffer => {
-    const bytes = toBinary(schema, message);
+  return (message: MessageShape<Desc> | Uint8Array): Buffer => {
+    const bytes = message instanceof Uint8Array ? message : toBinary(schema, message);
+    if (Buffer.isBuffer(bytes)) return bytes;
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   };
 }

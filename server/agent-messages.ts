@@ -8,9 +8,13 @@
 //   bytes each (~60 KiB), so 512 KiB leaves room for over 1,300 certificates.
 // - hello: at most 16 KiB encoded (a hostname of 253 characters, 16 labels of 63+63
 //   characters and the OS facts need about 3 KiB).
+//
+// Results and heartbeats, nearly all of the traffic, are decoded by hand
+// (hot-agent-messages.ts); everything else by protobuf-es.
 import { fromBinary } from "@bufbuild/protobuf";
 import { invalidArgument, resourceExhausted, type StatusError } from "../common/status-error.js";
 import { ConnectRequestSchema, type ConnectRequest } from "../gen/trustplane/v1/agent_pb.js";
+import { decodeHotAgentMessage } from "./hot-agent-messages.js";
 
 export const MAX_AGENT_MESSAGE_BYTES = 512 * 1024;
 export const MAX_HELLO_BYTES = 16 * 1024;
@@ -29,6 +33,8 @@ export function decodeAgentMessage(bytes: Buffer): AgentMessage {
       resourceExhausted("agent message too large", `${bytes.byteLength} bytes; an agent message may be at most ${MAX_AGENT_MESSAGE_BYTES} bytes`),
     );
   }
+  const hot = decodeHotAgentMessage(bytes);
+  if (hot) return hot;
   let message: ConnectRequest;
   try {
     message = fromBinary(ConnectRequestSchema, bytes);

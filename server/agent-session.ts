@@ -25,6 +25,7 @@ import {
 import { ConnectResponseSchema, type ConnectResponse } from "../gen/trustplane/v1/agent_pb.js";
 import type { AgentLink, CommandWaiter } from "./agent-link.js";
 import { RefusedAgentMessage, type AgentMessage } from "./agent-messages.js";
+import { heartbeatFrame } from "./hot-agent-messages.js";
 import type { AgentIdentity } from "./auth/agent-identity.js";
 import { helloProblem, type AgentRecord, type AgentRegistry } from "./registry.js";
 import { shuttingDown } from "./shutting-down.js";
@@ -172,7 +173,7 @@ export class AgentSession implements AgentLink {
         this.logger.debug({ commandId: message.kind.value.commandId }, "result for no waiting command (late or unknown); ignored");
         return;
       case "heartbeat":
-        this.call.write(create(ConnectResponseSchema, { kind: { case: "heartbeat", value: { sentUnixMs: BigInt(now) } } }));
+        this.call.write(heartbeatFrame(now));
         return;
       case "hello":
         this.logger.warn("second hello on one stream; ignored");

@@ -4,28 +4,11 @@
 // the shared encoding of every other field: the (up to 64 KiB) PEM is serialized
 // once per job, not once per agent.
 import { create, toBinary } from "@bufbuild/protobuf";
+import { lenFieldLength, writeLenPrefix } from "../common/proto-wire.js";
 import { CommandSchema, type Command } from "../gen/trustplane/v1/agent_pb.js";
 
-const COMMAND_ID_TAG = 0x0a; // field 1, length-delimited
-const CONNECT_RESPONSE_COMMAND_TAG = 0x12; // ConnectResponse.command, field 2, length-delimited
-
-function varintLength(value: number): number {
-  let length = 1;
-  while (value >= 0x80) {
-    value >>>= 7;
-    length++;
-  }
-  return length;
-}
-
-function writeVarint(buffer: Buffer, offset: number, value: number): number {
-  while (value >= 0x80) {
-    buffer[offset++] = (value & 0x7f) | 0x80;
-    value >>>= 7;
-  }
-  buffer[offset++] = value;
-  return offset;
-}
+const COMMAND_ID_FIELD = 1;
+const CONNECT_RESPONSE_COMMAND_FIELD = 2;
 
 export class CommandFrames {
   private readonly body: Uint8Array;
@@ -38,14 +21,11 @@ export class CommandFrames {
   /** The encoded ConnectResponse `{command: {id: commandId, …}}`. */
   frame(commandId: string): Buffer {
     const idLength = Buffer.byteLength(commandId, "utf8");
-    const commandLength = (idLength > 0 ? 1 + varintLength(idLength) + idLength : 0) + this.body.byteLength;
-    const frame = Buffer.allocUnsafe(1 + varintLength(commandLength) + commandLength);
-    let offset = 0;
-    frame[offset++] = CONNECT_RESPONSE_COMMAND_TAG;
-    offset = writeVarint(frame, offset, commandLength);
+    const commandLength = (idLength > 0 ? lenFieldLength(idLength) : 0) + this.body.byteLength;
+    const frame = Buffer.allocUnsafe(lenFieldLength(commandLength));
+    let offset = writeLenPrefix(frame, 0, CONNECT_RESPONSE_COMMAND_FIELD, commandLength);
     if (idLength > 0) {
-      frame[offset++] = COMMAND_ID_TAG;
-      offset = writeVarint(frame, offset, idLength);
+      offset = writeLenPrefix(frame, offset, COMMAND_ID_FIELD, idLength);
       offset += frame.write(commandId, offset, "utf8");
     }
     frame.set(this.body, offset);

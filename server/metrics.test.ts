@@ -10,6 +10,7 @@ import { UploadRequestSchema } from "../gen/trustplane/v1/file_pb.js";
 import { certificateClient, fileClient, streamJob, unary } from "./testing/client-calls.js";
 import { startTestControlPlane, TEST_JOIN_TOKEN, type TestControlPlane } from "./testing/control-plane-fixture.js";
 import { FakeAgent } from "./testing/fake-agent.js";
+import { ControlPlaneMetrics } from "./metrics.js";
 
 const planes: TestControlPlane[] = [];
 const agents: FakeAgent[] = [];
@@ -86,6 +87,29 @@ describe("metrics endpoint", () => {
     const after = await scrape(cp);
     expect(samples(after, "trustplane_agents_online")).toEqual(["trustplane_agents_online 3"]);
     expect(samples(after, "trustplane_agents_offline")).toEqual(["trustplane_agents_offline 1"]);
+  });
+
+  it("shows a running job's results at a scrape, and adds each result once", async () => {
+    const metrics = new ControlPlaneMetrics();
+    const job = metrics.job("certificate.delete");
+    job.result(ResultStatus.OK, 3);
+    job.result(ResultStatus.OK, 4);
+    job.result(ResultStatus.FAILED, undefined);
+    const commands = async () => samples(await metrics.registry.metrics(), "trustplane_commands_total").sort();
+    expect(await commands()).toEqual([
+      'trustplane_commands_total{kind="certificate.delete",status="failed"} 1',
+      'trustplane_commands_total{kind="certificate.delete",status="ok"} 2',
+    ]);
+    job.result(ResultStatus.SKIPPED, undefined);
+    job.finished("partial_failure", 12);
+    expect(await commands()).toEqual([
+      'trustplane_commands_total{kind="certificate.delete",status="failed"} 1',
+      'trustplane_commands_total{kind="certificate.delete",status="ok"} 2',
+      'trustplane_commands_total{kind="certificate.delete",status="skipped"} 1',
+    ]);
+    expect(samples(await metrics.registry.metrics(), "trustplane_host_latency_seconds_count")).toEqual([
+      'trustplane_host_latency_seconds_count{kind="certificate.delete"} 2',
+    ]);
   });
 
   it("keeps each control plane's metrics apart", async () => {

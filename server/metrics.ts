@@ -2,6 +2,9 @@
 // process-wide default: many control planes live in one test process). Agents
 // online/offline are read from the agent registry at scrape time; everything else
 // is counted as it happens, through label children looked up once per operation.
+// Per-host result counts are kept in the job's recorder and added to the counter in
+// one step when the job finishes or a scrape comes, whichever is first: at fleet
+// scale a prom-client call per host cost more than the result's routing.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import { ResultStatus } from "../gen/trustplane/v1/common_pb.js";
 import type { JobMetrics, JobMetricsRecorder, Operation } from "./job-runner.js";
@@ -31,7 +34,9 @@ export class ControlPlaneMetrics implements JobMetrics {
   private readonly streamReconnects: Counter;
   private readonly objectStoreErrors: Counter;
   private readonly jobStoreErrors: Counter;
-  private readonly recorders = new Map<Operation, JobMetricsRecorder>();
+  private readonly children = new Map<Operation, OperationChildren>();
+  /** Recorders of running jobs, flushed at scrape time. */
+  private readonly running = new Set<JobRecorder>();
   private defaultMetrics = false;
   private agents: AgentCounts | undefined;
 
@@ -54,11 +59,15 @@ export class ControlPlaneMetrics implements JobMetrics {
         this.set(counts().offline);
       },
     });
+    const running = this.running;
     this.commands = new Counter({
       name: "trustplane_commands_total",
       help: "Per-host results of jobs, by operation (kind) and status (ok, failed, skipped).",
       labelNames: ["kind", "status"],
       registers,
+      collect() {
+        for (const recorder of running) recorder.flush();
+      },
     });
     this.jobs = new Counter({
       name: "trustplane_jobs_total",
@@ -115,11 +124,13 @@ export class ControlPlaneMetrics implements JobMetrics {
   }
 
   job(operation: Operation): JobMetricsRecorder {
-    let recorder = this.recorders.get(operation);
-    if (!recorder) {
-      recorder = this.recorderFor(operation);
-      this.recorders.set(operation, recorder);
+    let children = this.children.get(operation);
+    if (!children) {
+      children = this.childrenFor(operation);
+      this.children.set(operation, children);
     }
+    const recorder = new JobRecorder(children, this.running);
+    this.running.add(recorder);
     return recorder;
   }
 
@@ -136,21 +147,50 @@ export class ControlPlaneMetrics implements JobMetrics {
     this.jobStoreErrors.inc();
   }
 
-  private recorderFor(operation: Operation): JobMetricsRecorder {
-    const byStatus = new Map<ResultStatus, ReturnType<typeof this.commands.labels>>();
-    for (const [status, label] of Object.entries(STATUS_LABEL)) byStatus.set(Number(status), this.commands.labels(operation, label));
-    const latency = this.hostLatency.labels(operation);
-    const duration = this.jobDuration.labels(operation);
-    const jobs = this.jobs;
+  private childrenFor(operation: Operation): OperationChildren {
     return {
-      result(status: ResultStatus, latencyMs: number | undefined): void {
-        byStatus.get(status)?.inc();
-        if (latencyMs !== undefined) latency.observe(latencyMs / 1000);
-      },
-      finished(state: JobState, durationMs: number): void {
-        duration.observe(durationMs / 1000);
-        jobs.inc({ kind: operation, state });
-      },
+      operation,
+      byStatus: Object.fromEntries(Object.entries(STATUS_LABEL).map(([status, label]) => [status, this.commands.labels(operation, label)])),
+      latency: this.hostLatency.labels(operation),
+      duration: this.jobDuration.labels(operation),
+      jobs: this.jobs,
     };
+  }
+}
+
+/** The label children of one operation, looked up once. */
+interface OperationChildren {
+  operation: Operation;
+  byStatus: Record<number, { inc(value?: number): void }>;
+  latency: { observe(value: number): void };
+  duration: { observe(value: number): void };
+  jobs: Counter<"kind" | "state">;
+}
+
+/** One job's metrics: result counts are added to the counter in one step per status. */
+class JobRecorder implements JobMetricsRecorder {
+  /** Results not yet added to the counter, by status. */
+  private readonly pending = new Map<number, number>();
+
+  constructor(
+    private readonly children: OperationChildren,
+    private readonly running: Set<JobRecorder>,
+  ) {}
+
+  result(status: ResultStatus, latencyMs: number | undefined): void {
+    this.pending.set(status, (this.pending.get(status) ?? 0) + 1);
+    if (latencyMs !== undefined) this.children.latency.observe(latencyMs / 1000);
+  }
+
+  finished(state: JobState, durationMs: number): void {
+    this.flush();
+    this.running.delete(this);
+    this.children.duration.observe(durationMs / 1000);
+    this.children.jobs.inc({ kind: this.children.operation, state });
+  }
+
+  flush(): void {
+    for (const [status, count] of this.pending) this.children.byStatus[status]?.inc(count);
+    this.pending.clear();
   }
 }

@@ -8,6 +8,7 @@ import type { JobStore } from "./job-store.js";
 import { MemoryJobStore } from "./memory-job-store.js";
 import { migrateJobStore } from "./migrations.js";
 import { SqlJobStore } from "./sql-job-store.js";
+import { withStatementCache } from "./sqlite-statement-cache.js";
 import type { JobStoreTables } from "./tables.js";
 
 export interface OpenJobStoreOptions {
@@ -49,7 +50,7 @@ async function openSqlite(path: string, options: OpenJobStoreOptions): Promise<J
     database.close();
     throw error;
   }
-  const db = new Kysely<JobStoreTables>({ dialect: new SqliteDialect({ database }) });
+  const db = new Kysely<JobStoreTables>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
   return migrated(db, undefined, options);
 }
 

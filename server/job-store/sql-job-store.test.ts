@@ -65,11 +65,14 @@ describe("SqlJobStore", () => {
     side.close();
   });
 
-  it("writes results queued in one turn as a few multi-row inserts in one transaction", async () => {
+  it("writes results queued in one turn as a few multi-row inserts (1000, 100, 10 or 1 rows) in one transaction", async () => {
     const statements: string[] = [];
     const db = new Kysely<JobStoreTables>({
       dialect: new SqliteDialect({ database: new Database(join(dir, "batch.db")) }),
-      log: (event) => void statements.push(event.query.sql.split(" ").slice(0, 3).join(" ")),
+      log: (event) => {
+        const head = event.query.sql.split(" ").slice(0, 3).join(" ");
+        statements.push(head === 'insert into "job_results"' ? `${head} × ${event.query.parameters.length / 7}` : head);
+      },
     });
     await migrateJobStore(db as unknown as Kysely<unknown>, undefined);
     const store = new SqlJobStore({ db, logger });
@@ -79,7 +82,14 @@ describe("SqlJobStore", () => {
     for (let i = 0; i < 2500; i++) store.recordResult("big-1", i, hostResult(`h-${i}`, ResultStatus.OK));
     store.recordJobFinished("big-1", "completed", new Date());
     await store.flush();
-    expect(statements).toEqual(["begin", 'insert into "jobs"', 'insert into "job_results"', 'insert into "job_results"', 'insert into "job_results"', 'update "jobs" set', "commit"]);
+    expect(statements).toEqual([
+      "begin",
+      'insert into "jobs"',
+      ...Array<string>(2).fill('insert into "job_results" × 1000'),
+      ...Array<string>(5).fill('insert into "job_results" × 100'),
+      'update "jobs" set',
+      "commit",
+    ]);
     expect((await store.getJob("big-1"))?.results).toHaveLength(2500);
   });
 

@@ -1,9 +1,10 @@
 // The job store in SQL, written once with Kysely for SQLite and PostgreSQL.
 //
 // Writes go to a queue; one transaction per event-loop turn writes everything queued
-// (results of a job as multi-row inserts), so 10,000 results are a handful of round
-// trips, not 10,000. Only one transaction runs at a time, so writes land in the
-// order they were queued. A failed batch is logged, counted and dropped: a job never
+// (results of a job and agent upserts as multi-row inserts compiled once per row
+// count: batched-insert.ts), so 10,000 results are a handful of round trips, not
+// 10,000. Only one transaction runs at a time, so writes land in the order they were
+// queued. A failed batch is logged, counted and dropped: a job never
 // fails because its record could not be written.
 import { create, fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
 import type { Kysely, Selectable } from "kysely";
@@ -18,6 +19,7 @@ import {
   type HostResult,
 } from "../../gen/trustplane/v1/common_pb.js";
 import { JOB_STATES, type JobPage, type JobQuery, type JobRecord, type JobState, type JobStore, type KnownAgent, type NewJob } from "./job-store.js";
+import { BatchedInsert } from "./batched-insert.js";
 import type { AgentsTable, Count, JobResultsTable, JobsTable, JobStoreTables } from "./tables.js";
 
 export interface SqlJobStoreOptions {
@@ -34,7 +36,7 @@ type Write =
   | { readonly kind: "agent"; readonly agent: KnownAgent }
   | { readonly kind: "forget"; readonly hostname: string; found: boolean };
 
-/** Rows per multi-row insert: far below SQLite's 32,766 and PostgreSQL's 65,535 parameters. */
+/** Writes of one kind handled as one group (a result group runs as 1000-, 100-, 10- and 1-row inserts). */
 const ROWS_PER_INSERT = 1000;
 
 interface Deferred {
@@ -82,9 +84,26 @@ export class SqlJobStore implements JobStore {
   private running: Promise<void> | undefined;
   private scheduled = false;
   private closed = false;
+  private readonly resultInserts: BatchedInsert<ResultRow>;
+  private readonly agentUpserts: BatchedInsert<AgentRow>;
 
   constructor(private readonly options: SqlJobStoreOptions) {
     this.db = options.db;
+    this.resultInserts = new BatchedInsert(RESULT_COLUMNS, (rows) => this.db.insertInto("job_results").values(rows));
+    this.agentUpserts = new BatchedInsert(AGENT_COLUMNS, (rows) =>
+      this.db
+        .insertInto("agents")
+        .values(rows)
+        .onConflict((conflict) =>
+          conflict.column("hostname").doUpdateSet((eb) => ({
+            labels: eb.ref("excluded.labels"),
+            os: eb.ref("excluded.os"),
+            agent_version: eb.ref("excluded.agent_version"),
+            connected_at: eb.ref("excluded.connected_at"),
+            last_seen_at: eb.ref("excluded.last_seen_at"),
+          })),
+        ),
+    );
     this.runBatch = this.runBatch.bind(this);
   }
 
@@ -233,10 +252,10 @@ export class SqlJobStore implements JobStore {
               .execute();
             break;
           case "result":
-            await trx
-              .insertInto("job_results")
-              .values(group.map((write) => resultRow(write as Extract<Write, { kind: "result" }>)))
-              .execute();
+            await this.resultInserts.run(
+              trx,
+              group.map((write) => resultRow(write as Extract<Write, { kind: "result" }>)),
+            );
             break;
           case "finish":
             for (const write of group as Extract<Write, { kind: "finish" }>[]) {
@@ -247,19 +266,7 @@ export class SqlJobStore implements JobStore {
             // One row per hostname per statement (an upsert may not touch a row twice); the last write wins.
             const latest = new Map<string, KnownAgent>();
             for (const write of group as Extract<Write, { kind: "agent" }>[]) latest.set(write.agent.hostname, write.agent);
-            await trx
-              .insertInto("agents")
-              .values([...latest.values()].map(agentRow))
-              .onConflict((conflict) =>
-                conflict.column("hostname").doUpdateSet((eb) => ({
-                  labels: eb.ref("excluded.labels"),
-                  os: eb.ref("excluded.os"),
-                  agent_version: eb.ref("excluded.agent_version"),
-                  connected_at: eb.ref("excluded.connected_at"),
-                  last_seen_at: eb.ref("excluded.last_seen_at"),
-                })),
-              )
-              .execute();
+            await this.agentUpserts.run(trx, [...latest.values()].map(agentRow));
             break;
           }
           case "forget":
@@ -326,6 +333,9 @@ function jobRow(job: NewJob) {
   };
 }
 
+const RESULT_COLUMNS = ["job_id", "position", "hostname", "status", "changed", "error", "certificates"] as const;
+type ResultRow = ReturnType<typeof resultRow>;
+
 function resultRow(write: { jobId: string; position: number; result: HostResult }) {
   const { result } = write;
   return {
@@ -339,6 +349,9 @@ function resultRow(write: { jobId: string; position: number; result: HostResult 
       result.certificates.length > 0 ? JSON.stringify(result.certificates.map((certificate) => toJson(CertificateInfoSchema, certificate))) : null,
   };
 }
+
+const AGENT_COLUMNS = ["hostname", "labels", "os", "agent_version", "connected_at", "last_seen_at"] as const;
+type AgentRow = ReturnType<typeof agentRow>;
 
 function agentRow(agent: KnownAgent) {
   return {

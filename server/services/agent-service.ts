@@ -42,20 +42,10 @@ export interface AgentServiceDeps {
 export const SILENT_INTERVALS = 2.5;
 const CONNECT_PATH = "/trustplane.v1.AgentService/Connect";
 
-/** AgentService's definition: agent messages decoded with their size limits, pre-encoded command frames written as they are. */
+/** AgentService's definition: agent messages decoded with their size limits (pre-encoded frames pass the serializer as they are). */
 export function agentServiceDefinition(): ServiceDefinition {
   const definition = grpcServiceDefinition(AgentServiceDesc);
-  const connect = definition.connect!;
-  const serialize = connect.responseSerialize;
-  return {
-    ...definition,
-    connect: {
-      ...connect,
-      requestDeserialize: decodeAgentMessage,
-      responseSerialize: (value: unknown) =>
-        value instanceof Uint8Array ? (Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)) : serialize(value),
-    },
-  };
+  return { ...definition, connect: { ...definition.connect!, requestDeserialize: decodeAgentMessage } };
 }
 
 export class AgentService {

@@ -14,22 +14,14 @@ import {
   InstallCACommandSchema,
   ListCACommandSchema,
 } from "../../gen/trustplane/v1/agent_pb.js";
-import {
-  DeleteCAResponseSchema,
-  InstallCAResponseSchema,
-  ListCAResponseSchema,
-  UpdateCAResponseSchema,
-  type DeleteCARequest,
-  type InstallCARequest,
-  type ListCARequest,
-  type UpdateCARequest,
-} from "../../gen/trustplane/v1/certificate_pb.js";
-import { JobOptionsSchema, type JobEvent, type JobOptions } from "../../gen/trustplane/v1/common_pb.js";
+import type { DeleteCARequest, InstallCARequest, ListCARequest, UpdateCARequest } from "../../gen/trustplane/v1/certificate_pb.js";
+import { JobOptionsSchema, type JobOptions } from "../../gen/trustplane/v1/common_pb.js";
 import type { ApiKeyPrincipal } from "../auth/api-keys-file.js";
 import type { CallAuthorizer } from "../auth/call-authorizer.js";
 import type { Permission } from "../auth/permissions.js";
 import type { AuditLog } from "../audit-log.js";
 import { checkHostLimits } from "../host-limits.js";
+import { jobEventFrame } from "../job-event-frames.js";
 import { DEFAULT_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS, type Job, type JobRequest, type JobRunner, type Operation } from "../job-runner.js";
 import type { ObjectStore } from "../object-store/object-store.js";
 import { validateCaPem } from "../pem-validation.js";
@@ -65,7 +57,6 @@ interface MethodSpec<Req extends CertificateRequest> {
   check(request: Req): void;
   /** The job to run once the target resolved (may fetch and validate the object). */
   plan(request: Req): Promise<JobPlan>;
-  response(event: JobEvent): unknown;
 }
 
 /** Per-host answer deadline from the request's options, in ms. */
@@ -112,14 +103,12 @@ export class CertificateService {
       permission: "certificate:write",
       check: checkInstall,
       plan: (request) => this.planInstall(request, "certificate.install", false),
-      response: (event) => create(InstallCAResponseSchema, { event }),
     };
     this.update = {
       method: "UpdateCA",
       permission: "certificate:write",
       check: checkInstall,
       plan: (request) => this.planInstall(request, "certificate.update", true),
-      response: (event) => create(UpdateCAResponseSchema, { event }),
     };
     this.remove = {
       method: "DeleteCA",
@@ -136,7 +125,6 @@ export class CertificateService {
         timeoutMs: jobTimeoutMs(request.options),
         dryRun: request.options?.dryRun ?? false,
       }),
-      response: (event) => create(DeleteCAResponseSchema, { event }),
     };
     this.list = {
       method: "ListCA",
@@ -152,7 +140,6 @@ export class CertificateService {
         timeoutMs: jobTimeoutMs(request.options),
         dryRun: request.options?.dryRun ?? false,
       }),
-      response: (event) => create(ListCAResponseSchema, { event }),
     };
   }
 
@@ -213,7 +200,8 @@ export class CertificateService {
       job = deps.jobs.start({ ...plan, target: request.target, agents, options, keyId: principal.id });
       for await (const event of job) {
         if (call.cancelled || call.destroyed) continue;
-        call.write(spec.response(event));
+        // Every method answers {JobEvent event = 1}: one encoding per event for all of them.
+        call.write(jobEventFrame(event));
       }
       if (!call.cancelled && !call.destroyed) call.end();
     } catch (thrown) {

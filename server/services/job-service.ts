@@ -12,12 +12,12 @@ import {
   JobSchema,
   JobState,
   ListJobsResponseSchema,
-  WatchJobResponseSchema,
   type GetJobRequest,
   type Job,
   type ListJobsRequest,
   type WatchJobRequest,
 } from "../../gen/trustplane/v1/job_pb.js";
+import { jobEventFrame } from "../job-event-frames.js";
 import type { JobRunner } from "../job-runner.js";
 import type { JobRecord, JobState as StoredJobState, JobStore } from "../job-store/job-store.js";
 import { shuttingDown } from "../shutting-down.js";
@@ -150,7 +150,7 @@ export class JobService {
       const events: AsyncIterable<JobEvent> | JobEvent[] = live ? live.events(abort.signal) : replay(await this.stored(id));
       for await (const event of events) {
         if (call.cancelled || call.destroyed) break;
-        call.write(create(WatchJobResponseSchema, { event }));
+        call.write(jobEventFrame(event)); // = WatchJobResponse{event}
       }
       if (!call.cancelled && !call.destroyed) call.end();
     } catch (error) {
