@@ -268,6 +268,7 @@ export class Job implements CommandWaiter, AsyncIterable<JobEvent> {
       finishedAt: this.finishedAt,
       state: this.state,
       hostnames: this.hostnames,
+      owner: "",
       results: [...this.arrived],
     };
   }
