@@ -157,6 +157,21 @@ describe("agent stream", () => {
     expect(next.server).toBe(other.address);
   });
 
+  it("with serverOrder listed: starts at the first address and fails over to the next, in order", async () => {
+    const one = await plane();
+    const two = await plane();
+    const three = await plane();
+    const { root } = await sandbox();
+    const a = agent({ servers: [two.address, three.address, one.address], serverOrder: "listed", root });
+    const [first] = (await once(a, "connected")) as [{ server: string }];
+    expect(first.server).toBe(two.address);
+
+    const connected = once(a, "connected");
+    two.stop();
+    const [next] = (await connected) as [{ server: string }];
+    expect(next.server).toBe(three.address);
+  });
+
   it("connects past a dead address in its server list", async () => {
     const dead = await freePort();
     const cp = await plane();

@@ -39,8 +39,14 @@ import { readOsRelease } from "./os-release.js";
 import { selectTrustStoreFamily, unsupportedOsReason } from "./trust-store/select-trust-store.js";
 
 export interface AgentOptions {
-  /** Control-plane addresses ("127.0.0.1:7443"); one is picked at random, another on disconnect. */
+  /** Control-plane addresses ("127.0.0.1:7443"); which one first, and which next on disconnect: `serverOrder`. */
   servers: string[];
+  /**
+   * "random" (default): start at a random address, fail over to another one at random,
+   * so a fleet spreads over the replicas. "listed": start at the first, fail over to
+   * the next in the list (wrapping), for a preferred replica with fall-backs.
+   */
+  serverOrder?: ServerOrder;
   hostname: string;
   labels: Record<string, string>;
   /** "/" in production; a sandbox directory in tests and `trustplane up`. */
@@ -62,6 +68,9 @@ export interface AgentOptions {
 }
 
 export type { AgentTlsOptions };
+
+export type ServerOrder = "random" | "listed";
+export const SERVER_ORDERS: readonly ServerOrder[] = ["random", "listed"];
 
 /** "connected": the control plane welcomed the agent. */
 export interface AgentConnectedEvent {
@@ -192,7 +201,7 @@ class StreamAgent extends EventEmitter implements Agent {
       baseMs: options.backoff?.baseMs ?? DEFAULT_BACKOFF.baseMs,
       capMs: options.backoff?.capMs ?? DEFAULT_BACKOFF.capMs,
     };
-    this.serverIndex = Math.floor(Math.random() * options.servers.length);
+    this.serverIndex = options.serverOrder === "listed" ? 0 : Math.floor(Math.random() * options.servers.length);
   }
 
   start(): void {
@@ -375,6 +384,10 @@ class StreamAgent extends EventEmitter implements Agent {
   private pickAnotherServer(): void {
     const count = this.options.servers.length;
     if (count < 2) return;
+    if (this.options.serverOrder === "listed") {
+      this.serverIndex = (this.serverIndex + 1) % count;
+      return;
+    }
     // Any server but the current one, uniformly.
     this.serverIndex = (this.serverIndex + 1 + Math.floor(Math.random() * (count - 1))) % count;
   }

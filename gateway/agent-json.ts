@@ -24,6 +24,8 @@ export interface AgentJson {
   connected_at?: string;
   last_seen_at?: string;
   commands_in_flight: number;
+  /** The control-plane replica holding the agent's stream; "" while offline or with a single control plane. */
+  replica: string;
 }
 
 /** AgentState as a word; the same words are the `state` filter of GET /agent. */
@@ -47,6 +49,7 @@ export function agentJson(agent: AgentInfo): AgentJson {
     ...(agent.connectedAt ? { connected_at: timestampDate(agent.connectedAt).toISOString() } : {}),
     ...(agent.lastSeenAt ? { last_seen_at: timestampDate(agent.lastSeenAt).toISOString() } : {}),
     commands_in_flight: agent.commandsInFlight,
+    replica: agent.replica,
   };
 }
 

@@ -416,6 +416,7 @@ const ONLINE_AGENT: MessageInitShape<typeof AgentInfoSchema> = {
   connectedAt: timestampFromDate(CREATED_AT),
   lastSeenAt: timestampFromDate(FINISHED_AT),
   commandsInFlight: 2,
+  replica: "replica-b",
 };
 
 const ONLINE_AGENT_JSON = {
@@ -436,6 +437,7 @@ const ONLINE_AGENT_JSON = {
   connected_at: "2025-03-04T05:06:07.000Z",
   last_seen_at: "2025-03-04T05:06:09.500Z",
   commands_in_flight: 2,
+  replica: "replica-b",
 };
 
 const STALE_AGENT: MessageInitShape<typeof AgentInfoSchema> = {
@@ -454,6 +456,7 @@ const STALE_AGENT_JSON = {
   agent_version: "",
   last_seen_at: "2025-03-04T05:06:07.000Z",
   commands_in_flight: 0,
+  replica: "",
 };
 
 describe("agent routes", () => {

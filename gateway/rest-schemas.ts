@@ -155,6 +155,7 @@ export const REST_SCHEMAS = {
       connected_at: dateTime("When the current stream connected; absent while offline."),
       last_seen_at: dateTime("Last message from the agent."),
       commands_in_flight: count("Commands sent and not answered yet."),
+      replica: string("The control-plane replica holding the agent's stream; empty while offline or with a single control plane."),
     },
     ["connected_at", "last_seen_at"],
     "An agent the control plane knows.",

@@ -22,6 +22,7 @@ import type { JobStore } from "./job-store/job-store.js";
 import { openJobStore } from "./job-store/open-job-store.js";
 import { startMetricsListener, type MetricsListener } from "./metrics-listener.js";
 import { ControlPlaneMetrics } from "./metrics.js";
+import { ClusterNode, type ClusterOptions } from "./cluster/cluster-node.js";
 import { CountedObjectStore } from "./object-store/counted-object-store.js";
 import { openObjectStore } from "./object-store/open-object-store.js";
 import { addReflection } from "./reflection.js";
@@ -36,6 +37,7 @@ import { controlPlaneCredentials, type ControlPlaneTls } from "./tls-credentials
 
 export type { ControlPlaneTls } from "./tls-credentials.js";
 export type { MessageRate } from "./agent-session.js";
+export type { ClusterOptions } from "./cluster/cluster-node.js";
 
 export interface ControlPlaneOptions {
   /** "127.0.0.1:7443"; port 0 picks a free one. */
@@ -70,6 +72,11 @@ export interface ControlPlaneOptions {
   staleAgentMs?: number;
   /** "127.0.0.1:9464" (port 0 picks a free one): serve Prometheus text at GET /metrics there. Default: no listener. */
   metricsAddress?: string;
+  /**
+   * Run as one replica of a cluster (DESIGN.md section 9): NATS between replicas, the
+   * job store (PostgreSQL) shared. Default: one control plane on its own.
+   */
+  cluster?: ClusterOptions;
 }
 
 export interface ControlPlane {
@@ -78,6 +85,8 @@ export interface ControlPlane {
   readonly registry: AgentRegistry;
   /** "http://HOST:PORT/metrics" when `metricsAddress` was given. */
   readonly metricsUrl?: string;
+  /** This replica's id in a cluster; "" with one control plane. */
+  readonly replicaId: string;
   /**
    * Graceful stop (SIGTERM): from the call on, new calls, jobs and agent streams
    * answer UNAVAILABLE "control plane is shutting down"; running jobs finish, up to
@@ -118,6 +127,12 @@ function checkOptions(options: ControlPlaneOptions): void {
   const interval = options.heartbeatIntervalMs;
   if (interval !== undefined && !(Number.isInteger(interval) && interval > 0)) {
     throw new Error(`heartbeat interval must be a positive number of milliseconds, got ${interval}`);
+  }
+  if (options.cluster) {
+    if (options.cluster.natsUrls.length === 0) throw new Error("cluster needs at least one NATS URL");
+    if (!(options.jobStore ?? "").startsWith("postgres")) {
+      throw new Error("a cluster replica needs the shared PostgreSQL job store (postgres://…), not a store of its own");
+    }
   }
   const rate = options.agentMessageRate;
   if (rate && !(rate.perSecond > 0 && Number.isFinite(rate.perSecond) && Number.isInteger(rate.burst) && rate.burst >= 1)) {
@@ -163,7 +178,8 @@ async function startOnStore(
   release: (() => Promise<void>)[],
 ): Promise<ControlPlane> {
   const { logger } = options;
-  const interrupted = await store.interruptRunningJobs(new Date());
+  // A cluster replica interrupts only its own jobs, once it knows its id (ClusterNode.join).
+  const interrupted = options.cluster ? 0 : await store.interruptRunningJobs(new Date());
   if (interrupted > 0) logger.warn({ interrupted }, "jobs left running by a previous control plane marked interrupted");
   const retentionMs = options.jobRetentionMs ?? DEFAULT_JOB_RETENTION_MS;
   const prune = async () => {
@@ -186,7 +202,9 @@ async function startOnStore(
 
   const objects = new CountedObjectStore(await openObjectStore(options.objectStore, options.s3), () => metrics.objectStoreError());
   release.push(() => objects.close());
-  const router = new Router(registry);
+  const cluster = options.cluster ? new ClusterNode(options.cluster, { registry, store, logger: logger.child({ service: "cluster" }) }) : undefined;
+  const directory = cluster?.view ?? registry;
+  const router = new Router(directory);
   const jobs = new JobRunner({ store, logger, metrics });
   const authFailures = new AuthFailureLog({ logger });
   const authorizer = new CallAuthorizer(apiKeys, authFailures);
@@ -205,8 +223,10 @@ async function startOnStore(
   });
   const certificates = new CertificateService({ authorizer, router, objects, jobs, logger, isClosing, audit });
   const files = new FileService({ authorizer, objects, logger, isClosing, audit });
-  const jobRecords = new JobService({ authorizer, jobs, store, logger, isClosing });
-  const fleet = new FleetService({ authorizer, registry, router, store, logger, isClosing, audit });
+  // A job just started on another replica is in the store a moment later: a watch on it waits that long.
+  const storedJobs = cluster ? { unknownJobGraceMs: 2_000 } : undefined;
+  const jobRecords = new JobService({ authorizer, jobs, store, logger, isClosing, storedJobs });
+  const fleet = new FleetService({ authorizer, registry: directory, router, store, logger, isClosing, audit });
 
   let metricsListener: MetricsListener | undefined;
   if (options.metricsAddress !== undefined) {
@@ -232,6 +252,10 @@ async function startOnStore(
   const address = `${host}:${port}`;
   const transport = options.tls ? (options.tls.clientCaPem ? "mutual-tls" : "tls") : "plaintext";
   logger.debug({ address, transport, metricsUrl: metricsListener?.url }, "control plane bound");
+  if (cluster) {
+    release.push(() => cluster.leave());
+    jobs.owner = await cluster.join(address);
+  }
   agents.startSweeping();
 
   const pruneTimer = setInterval(() => void prune(), PRUNE_INTERVAL_MS);
@@ -249,6 +273,7 @@ async function startOnStore(
     if (!finished) logger.warn({ runningJobs: jobs.runningCount }, "shutdown grace over; closing agent streams under running jobs");
     agents.closeAll();
     await jobs.drain(FLUSH_MS);
+    await cluster?.leave();
     // No new connections; existing ones get GOAWAY and may finish what is open.
     const shutdown = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
     let timer: NodeJS.Timeout | undefined;
@@ -266,6 +291,7 @@ async function startOnStore(
     address,
     registry,
     metricsUrl: metricsListener?.url,
+    replicaId: cluster?.replicaId ?? "",
     close: (graceMs?: number) => (closed ??= close(graceMs)),
   };
 }

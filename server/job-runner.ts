@@ -79,6 +79,9 @@ export class JobRunner {
   private readonly running = new Map<string, Job>();
   private lastCreatedAt = 0;
 
+  /** The replica id recorded as the owner of every job started from now on; "" with one control plane. */
+  owner = "";
+
   constructor(private readonly options: JobRunnerOptions) {}
 
   /** Dispatches the job's commands now and returns its event stream. */
@@ -87,7 +90,7 @@ export class JobRunner {
     const createdAt = Math.max(Date.now(), this.lastCreatedAt + 1);
     this.lastCreatedAt = createdAt;
     const metrics = this.options.metrics?.job(request.operation) ?? NO_METRICS;
-    const job = new Job(request, createdAt, this.options.store, metrics, this.options.logger);
+    const job = new Job(request, createdAt, this.owner, this.options.store, metrics, this.options.logger);
     this.running.set(job.id, job);
     void job.done.then(() => this.running.delete(job.id));
     job.dispatch();
@@ -160,6 +163,7 @@ export class Job implements CommandWaiter, AsyncIterable<JobEvent> {
   constructor(
     private readonly request: JobRequest,
     private readonly createdAt: number,
+    private readonly owner: string,
     private readonly store: JobStore,
     private readonly metrics: JobMetricsRecorder,
     private readonly logger: Logger,
@@ -267,6 +271,7 @@ export class Job implements CommandWaiter, AsyncIterable<JobEvent> {
       finishedAt: this.finishedAt,
       state: this.state,
       hostnames: this.hostnames,
+      owner: this.owner,
       results: [...this.arrived],
     };
   }

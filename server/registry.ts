@@ -32,6 +32,8 @@ export interface AgentRecord {
   identity: string;
   /** Unix ms of the last-seen time last written to the store. */
   savedSeen: number;
+  /** Set on agents held by another replica of a cluster (server/cluster/fleet-view.ts). */
+  replica?: string;
 }
 
 /** A snapshot of an agent, for listings. */
@@ -46,6 +48,24 @@ export interface AgentView {
   inFlight: number;
   /** Offline for longer than the stale age: not matched by `_all` or selectors. */
   stale: boolean;
+  /** The cluster replica holding the agent's stream; "" when offline or with one control plane. */
+  replica: string;
+}
+
+/**
+ * The agents a target is resolved against and the fleet listing reads: this control
+ * plane's registry, or with several replicas the whole cluster's (FleetView).
+ */
+export interface AgentDirectory {
+  /** The known agent with this hostname (case-insensitive). */
+  get(hostname: string): AgentRecord | undefined;
+  /** Every known agent, stale ones included, once per hostname. */
+  records(): Iterable<AgentRecord>;
+  isStale(record: AgentRecord): boolean;
+  /** A snapshot of the agent (by hostname or record), or undefined if unknown. */
+  view(agent: string | AgentRecord): AgentView | undefined;
+  /** Removes an offline agent; false if it is unknown or online. */
+  forget(hostname: string): boolean;
 }
 
 export interface AgentRegistryOptions {
@@ -76,7 +96,7 @@ function byHostname(a: { hostname: string }, b: { hostname: string }): number {
   return a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : 0;
 }
 
-export class AgentRegistry {
+export class AgentRegistry implements AgentDirectory {
   private readonly agents = new Map<string, AgentRecord>();
   private readonly events = new EventEmitter();
   private readonly staleMs: number;
@@ -253,6 +273,12 @@ export class AgentRegistry {
     }
   }
 
+  /** Calls `listener` whenever an agent comes online or goes offline here. */
+  onChange(listener: (record: AgentRecord) => void): void {
+    this.events.on("online", listener);
+    this.events.on("offline", listener);
+  }
+
   /** Online agents' live streams. */
   *links(): IterableIterator<AgentLink> {
     for (const record of this.agents.values()) if (record.link) yield record.link;
@@ -270,7 +296,7 @@ function knownAgent(record: AgentRecord): KnownAgent {
   };
 }
 
-function agentView(record: AgentRecord, stale: boolean): AgentView {
+export function agentView(record: AgentRecord, stale: boolean): AgentView {
   return {
     hostname: record.hostname,
     labels: { ...record.labels },
@@ -281,5 +307,6 @@ function agentView(record: AgentRecord, stale: boolean): AgentView {
     lastSeen: new Date(record.lastSeen),
     inFlight: record.link?.inFlight ?? 0,
     stale,
+    replica: record.state === "online" ? (record.replica ?? "") : "",
   };
 }

@@ -2,7 +2,7 @@
 // agents a job goes to. `_any` picks one online agent, least busy then round-robin.
 // Stale agents (offline longer than the stale age) are matched only by hostname.
 import { invalidArgument } from "../common/status-error.js";
-import type { AgentRecord, AgentRegistry } from "./registry.js";
+import type { AgentDirectory, AgentRecord } from "./registry.js";
 import { labelsMatch, parseTarget, type Target } from "./target.js";
 
 function byHostname(a: AgentRecord, b: AgentRecord): number {
@@ -12,7 +12,7 @@ function byHostname(a: AgentRecord, b: AgentRecord): number {
 export class Router {
   private anyTurn = 0;
 
-  constructor(private readonly registry: AgentRegistry) {}
+  constructor(private readonly registry: AgentDirectory) {}
 
   /** Parses and resolves `text`; throws INVALID_ARGUMENT for bad syntax or no match. */
   resolveText(text: string): AgentRecord[] {

@@ -27,6 +27,7 @@ describe("trustplane agent flags", () => {
   it("with a join token only: plaintext", async () => {
     expect(await agentSettings(["--hostname", "web-1", "--join-token-file", tokenFile, "--label", "env:prod", "--root", dir])).toEqual({
       servers: ["127.0.0.1:7443"],
+      serverOrder: "random",
       hostname: "web-1",
       labels: { env: "prod" },
       root: dir,
@@ -35,6 +36,15 @@ describe("trustplane agent flags", () => {
       updateCommand: undefined,
       version: VERSION,
     });
+  });
+
+  it("--server-order listed keeps the list's order; anything else is a usage error", async () => {
+    const base = ["--hostname", "web-1", "--join-token-file", tokenFile, "--root", dir, "--server", "127.0.0.1:7001,127.0.0.1:7002"];
+    const settings = await agentSettings([...base, "--server-order", "listed"]);
+    expect([settings!.servers, settings!.serverOrder]).toEqual([["127.0.0.1:7001", "127.0.0.1:7002"], "listed"]);
+    await expect(agentSettings([...base, "--server-order", "sticky"])).rejects.toThrow(
+      new UsageError('trustplane agent: --server-order must be random or listed, got "sticky"'),
+    );
   });
 
   it("mutual TLS: --tls-cert/--tls-key/--ca/--server-name, no join token needed", async () => {

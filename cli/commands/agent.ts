@@ -2,7 +2,7 @@ import { stat } from "node:fs/promises";
 import { isIP } from "node:net";
 import { hostname as osHostname } from "node:os";
 import { resolve } from "node:path";
-import { startAgent, type AgentOptions } from "../../agent/agent.js";
+import { SERVER_ORDERS, startAgent, type AgentOptions, type ServerOrder } from "../../agent/agent.js";
 import { createLogger } from "../../common/logger.js";
 import { isValidHostname, parseLabelFlags } from "../../common/names.js";
 import { hostPort, parseFlags, required, defineCommand, type HelpOutput } from "../flags.js";
@@ -19,6 +19,7 @@ const spec = defineCommand({
     "(trustplane agent list|get|forget ask the gateway about known agents; see trustplane agent list --help.)",
   help: [
     ["--server HOST:PORT[,...]", "control plane address(es); one is picked at random, the others are fail-over (default 127.0.0.1:7443)"],
+    ["--server-order random|listed", "random (default): start anywhere in --server, fail over at random; listed: first address preferred, then the next"],
     ["--hostname NAME", "name this node registers as (default: the machine's host name)"],
     ["--label KEY:VALUE", "a label for selectors, repeatable (env:prod, group:web.dev)"],
     ["--root DIR", "trust-store root (default /; a sandbox directory for tests)"],
@@ -31,6 +32,7 @@ const spec = defineCommand({
   ],
   options: {
     server: { type: "string", default: "127.0.0.1:7443" },
+    "server-order": { type: "string", default: "random" },
     hostname: { type: "string" },
     label: { type: "string", multiple: true, default: [] },
     root: { type: "string", default: "/" },
@@ -58,6 +60,10 @@ export async function agentSettings(argv: string[], out?: HelpOutput): Promise<O
   const servers = required(flags.server, "--server", spec.name)
     .split(",")
     .map((address) => hostPort(address.trim(), "--server", spec.name));
+  const serverOrder = flags["server-order"] as ServerOrder;
+  if (!SERVER_ORDERS.includes(serverOrder)) {
+    throw new UsageError(`${spec.name}: --server-order must be ${SERVER_ORDERS.join(" or ")}, got "${flags["server-order"]}"`);
+  }
   const hostname = flags.hostname ?? osHostname();
   if (!isValidHostname(hostname)) throw new UsageError(`${spec.name}: --hostname "${hostname}" is not a valid host name`);
   let labels: Record<string, string>;
@@ -85,6 +91,7 @@ export async function agentSettings(argv: string[], out?: HelpOutput): Promise<O
         };
   return {
     servers,
+    serverOrder,
     hostname,
     labels,
     root,

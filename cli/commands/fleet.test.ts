@@ -73,6 +73,7 @@ describe("trustplane agent list", () => {
           agent_version: "0.1.0",
           last_seen_at: "2024-04-01T08:00:00.000Z",
           commands_in_flight: 0,
+          replica: "",
         },
       ],
     });
@@ -117,6 +118,16 @@ describe("trustplane agent get and forget", () => {
       connected_at: "2024-05-01T09:00:00.000Z",
       commands_in_flight: 2,
     });
+  });
+
+  it("get names the replica holding the agent in a cluster", async () => {
+    gateway.on("getAgent", () => ({ agent: { ...ONLINE, replica: "replica-b" } }));
+    const io = new CapturedIo(env);
+    expect(await fleetCommand(["get", "web-1"], io)).toBe(0);
+    expect(io.stdout.text.split("\n").slice(-3)).toEqual(["  in flight    2", "  replica      replica-b", ""]);
+    const json = new CapturedIo(env);
+    await fleetCommand(["get", "web-1", "--json"], json);
+    expect(JSON.parse(json.stdout.text)).toMatchObject({ hostname: "web-1", replica: "replica-b" });
   });
 
   it("get exits 3 for an unknown agent", async () => {

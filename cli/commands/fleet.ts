@@ -100,6 +100,8 @@ function agentDetails(agent: AgentJson): string {
     ["connected", agent.connected_at ?? "-"],
     ["last seen", agent.last_seen_at ?? "-"],
     ["in flight", String(agent.commands_in_flight)],
+    // Only in a cluster: the control-plane replica holding the agent's stream.
+    ...(agent.replica ? [["replica", agent.replica] as [string, string]] : []),
   ];
   const width = Math.max(...rows.map(([label]) => label.length));
   return `agent ${agent.hostname}\n${rows.map(([label, value]) => `  ${label.padEnd(width)}  ${value}`).join("\n")}\n`;

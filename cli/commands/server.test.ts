@@ -32,6 +32,7 @@ describe("trustplane server flags", () => {
         metricsAddress: undefined,
         auditFile: "/var/lib/tp/audit.log",
         tls: undefined,
+        cluster: undefined,
       },
       graceMs: 30_000,
     });
@@ -50,6 +51,21 @@ describe("trustplane server flags", () => {
     expect(settings.options.staleAgentMs).toBe(DAY_MS / 2);
     expect(settings.options.metricsAddress).toBe("127.0.0.1:9464");
     expect(settings.options.auditFile).toBe("/var/log/trustplane-audit.jsonl");
+  });
+
+  it("--cluster and --replica-id: a replica on NATS with the PostgreSQL job store, usage errors otherwise", async () => {
+    const pg = ["--job-store", "postgres://tp@db.internal/tp"];
+    const replica = (await serverSettings([...pg, "--cluster", "nats://10.0.0.2:4222,nats://10.0.0.3:4222", "--replica-id", "cp-1"], {}))!;
+    expect(replica.options.cluster).toEqual({ natsUrls: ["nats://10.0.0.2:4222", "nats://10.0.0.3:4222"], replicaId: "cp-1" });
+    expect((await serverSettings([...pg, "--cluster", "nats://10.0.0.2:4222"], {}))!.options.cluster).toEqual({ natsUrls: ["nats://10.0.0.2:4222"] });
+    await expect(serverSettings(["--cluster", "nats://10.0.0.2:4222"], {})).rejects.toThrow(
+      new UsageError("trustplane server: --cluster needs the shared PostgreSQL job store: --job-store postgres://..."),
+    );
+    await expect(serverSettings([...pg, "--cluster", "10.0.0.2:4222"], {})).rejects.toThrow(
+      new UsageError('trustplane server: --cluster takes nats://HOST:PORT[,...], got "10.0.0.2:4222"'),
+    );
+    await expect(serverSettings(["--replica-id", "cp-1"], {})).rejects.toThrow(new UsageError("trustplane server: --replica-id needs --cluster"));
+    await expect(serverSettings([...pg, "--cluster", "nats://h:4222", "--replica-id", "cp 1"], {})).rejects.toThrow(UsageError);
   });
 
   it("reads the job store from TRUSTPLANE_JOB_STORE, the flag winning", async () => {

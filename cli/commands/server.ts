@@ -23,6 +23,8 @@ const spec = defineCommand({
     ["--object-store URL", "file:DIR or s3://BUCKET (default file:DIR/objects)"],
     ["--s3-endpoint URL", "S3 endpoint for s3:// (keys from TRUSTPLANE_S3_ACCESS_KEY / TRUSTPLANE_S3_SECRET_KEY)"],
     ["--s3-region REGION", "S3 region (default us-east-1)"],
+    ["--cluster NATS_URL[,...]", "run as one replica of a cluster: nats://HOST:PORT of the NATS servers; needs --job-store postgres://..."],
+    ["--replica-id NAME", "this replica's id in the cluster (default: <host name>:<gRPC port>)"],
     ["--shutdown-grace SECONDS", "on SIGTERM, how long in-flight jobs may run before exit (default 30)"],
     ["--job-store URL", "sqlite:FILE, postgres://USER:PASSWORD@HOST/DB or memory: (default $TRUSTPLANE_JOB_STORE, else sqlite:DIR/jobs.sqlite)"],
     ["--job-retention-days N", "prune jobs older than N days (default 30)"],
@@ -42,6 +44,8 @@ const spec = defineCommand({
     "s3-endpoint": { type: "string" },
     "s3-region": { type: "string" },
     "shutdown-grace": { type: "string", default: "30" },
+    cluster: { type: "string" },
+    "replica-id": { type: "string" },
     "job-store": { type: "string" },
     "job-retention-days": { type: "string", default: "30" },
     "stale-agent-days": { type: "string", default: "7" },
@@ -58,6 +62,27 @@ export interface ServerSettings {
   options: Omit<ControlPlaneOptions, "logger">;
   /** On SIGTERM, how long in-flight jobs may run. */
   graceMs: number;
+}
+
+const NATS_URL = /^(nats|tls):\/\/[^\s/,]+:\d+$/;
+const REPLICA_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
+/** --cluster and --replica-id, checked; undefined without --cluster. */
+function clusterOptions(urls: string | undefined, replicaId: string | undefined, jobStore: string): ControlPlaneOptions["cluster"] {
+  if (urls === undefined) {
+    if (replicaId !== undefined) throw new UsageError(`${spec.name}: --replica-id needs --cluster`);
+    return undefined;
+  }
+  const natsUrls = urls.split(",").map((url) => url.trim());
+  const bad = natsUrls.find((url) => !NATS_URL.test(url));
+  if (bad !== undefined) throw new UsageError(`${spec.name}: --cluster takes nats://HOST:PORT[,...], got "${bad}"`);
+  if (!jobStore.startsWith("postgres")) {
+    throw new UsageError(`${spec.name}: --cluster needs the shared PostgreSQL job store: --job-store postgres://...`);
+  }
+  if (replicaId !== undefined && !REPLICA_ID.test(replicaId)) {
+    throw new UsageError(`${spec.name}: --replica-id must be 1-128 characters of letters, digits and . _ : -, got "${replicaId}"`);
+  }
+  return { natsUrls, ...(replicaId === undefined ? {} : { replicaId }) };
 }
 
 /** The control plane's options from the flags (PEM files read), or undefined when --help was asked. */
@@ -82,6 +107,7 @@ export async function serverSettings(
   if (!JOB_STORE_URL.test(jobStore)) {
     throw new UsageError(`${spec.name}: --job-store must be sqlite:FILE, postgres://... or memory:, got "${redactPassword(jobStore)}"`);
   }
+  const cluster = clusterOptions(flags.cluster, flags["replica-id"], jobStore);
   const keyPair = await readKeyPairFlags({ cert: flags["tls-cert"], key: flags["tls-key"] }, { cert: "--tls-cert", key: "--tls-key" }, spec.name);
   const clientCa = flags["client-ca"];
   if (clientCa !== undefined && !keyPair) throw new UsageError(`${spec.name}: --client-ca needs --tls-cert and --tls-key`);
@@ -107,6 +133,7 @@ export async function serverSettings(
       metricsAddress: flags.metrics === undefined ? undefined : hostPort(flags.metrics, "--metrics", spec.name),
       auditFile: flags["audit-log"] ?? `${dataDir}/audit.log`,
       tls,
+      cluster,
     },
     graceMs: graceSeconds * 1000,
   };

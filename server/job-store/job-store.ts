@@ -31,6 +31,8 @@ export interface NewJob {
   createdAt: Date;
   /** Every host the target matched, in the job's order. */
   hostnames: string[];
+  /** Id of the control-plane replica running the job; "" with a single control plane. */
+  owner: string;
 }
 
 export interface JobRecord extends NewJob {
@@ -84,8 +86,17 @@ export interface JobStore extends KnownAgentRecorder {
 
   getJob(id: string): Promise<JobRecord | undefined>;
   listJobs(query: JobQuery): Promise<JobPage>;
-  /** On start: every job still `running` becomes `interrupted` (finished at `at`). Returns how many. */
-  interruptRunningJobs(at: Date): Promise<number>;
+  /**
+   * On start: every job still `running` becomes `interrupted` (finished at `at`);
+   * with `owner`, only the jobs that replica ran (a cluster's other replicas keep
+   * theirs). Returns how many.
+   */
+  interruptRunningJobs(at: Date, owner?: string): Promise<number>;
+  /**
+   * A replica died: its jobs still `running` become `interrupted` (finished at `at`).
+   * Idempotent, so any survivor may do it. Returns how many.
+   */
+  interruptJobsOfOwner(owner: string, at: Date): Promise<number>;
   /** Deletes jobs created before `before`, with their results. Returns how many jobs. */
   pruneJobs(before: Date): Promise<number>;
 

@@ -59,15 +59,19 @@ export class MemoryJobStore implements JobStore {
     return { jobs: matching.slice(query.offset, query.offset + query.limit).map(snapshot), total: matching.length };
   }
 
-  async interruptRunningJobs(at: Date): Promise<number> {
+  async interruptRunningJobs(at: Date, owner?: string): Promise<number> {
     let count = 0;
     for (const job of this.jobs.values()) {
-      if (job.state !== "running") continue;
+      if (job.state !== "running" || (owner !== undefined && job.owner !== owner)) continue;
       job.state = "interrupted";
       job.finishedAt = at;
       count++;
     }
     return count;
+  }
+
+  async interruptJobsOfOwner(owner: string, at: Date): Promise<number> {
+    return this.interruptRunningJobs(at, owner);
   }
 
   async pruneJobs(before: Date): Promise<number> {

@@ -46,6 +46,15 @@ const MIGRATIONS: Record<string, Migration> = {
         .execute();
     },
   },
+  "0002_jobs_owner": {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // Jobs recorded before are a single control plane's: owner "".
+      await db.schema
+        .alterTable("jobs")
+        .addColumn("owner", "text", (column) => column.notNull().defaultTo(""))
+        .execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

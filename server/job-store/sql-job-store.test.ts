@@ -58,6 +58,23 @@ describe("SqlJobStore", () => {
     expect(message.$typeName).toBe(JobSchema.typeName);
   });
 
+  it("upgrades a store made before jobs had an owner: its jobs are a single control plane's (owner \"\")", async () => {
+    const first = await openStore();
+    first.recordJobStarted(newJob("old-1", { owner: "ignored" }));
+    await first.close();
+    // Back to the schema of migration 0001 alone, as a store written by an older release.
+    const side = new Database(file);
+    side.exec(`alter table jobs drop column owner; delete from trustplane_migration where name = '0002_jobs_owner'`);
+    side.close();
+
+    const second = await openStore();
+    expect(await second.getJob("old-1")).toMatchObject({ id: "old-1", state: "running", owner: "" });
+    second.recordJobStarted(newJob("new-1", { owner: "replica-a" }));
+    expect(await second.interruptRunningJobs(new Date(9), "replica-a")).toBe(1);
+    expect(await second.getJob("old-1")).toMatchObject({ state: "running", owner: "" });
+    expect(await second.getJob("new-1")).toMatchObject({ state: "interrupted", owner: "replica-a" });
+  });
+
   it("uses WAL journaling", async () => {
     await openStore();
     const side = new Database(file, { readonly: true });

@@ -149,15 +149,12 @@ export class SqlJobStore implements JobStore {
     });
   }
 
-  async interruptRunningJobs(at: Date): Promise<number> {
-    return this.read("interruptRunningJobs", async () => {
-      const updated = await this.db
-        .updateTable("jobs")
-        .set({ state: "interrupted", finished_at: at.getTime() })
-        .where("state", "=", "running")
-        .executeTakeFirst();
-      return Number(updated.numUpdatedRows);
-    });
+  async interruptRunningJobs(at: Date, owner?: string): Promise<number> {
+    return this.read("interruptRunningJobs", () => this.interrupt(at, owner));
+  }
+
+  async interruptJobsOfOwner(owner: string, at: Date): Promise<number> {
+    return this.read("interruptJobsOfOwner", () => this.interrupt(at, owner));
   }
 
   async pruneJobs(before: Date): Promise<number> {
@@ -280,6 +277,14 @@ export class SqlJobStore implements JobStore {
     });
   }
 
+  /** Running jobs (of `owner`, when given) become interrupted: one UPDATE, so running it twice is harmless. */
+  private async interrupt(at: Date, owner: string | undefined): Promise<number> {
+    let update = this.db.updateTable("jobs").set({ state: "interrupted", finished_at: at.getTime() }).where("state", "=", "running");
+    if (owner !== undefined) update = update.where("owner", "=", owner);
+    const updated = await update.executeTakeFirst();
+    return Number(updated.numUpdatedRows);
+  }
+
   /** Results of `jobs`, by job id, in arrival order. */
   private async resultsOf(jobs: readonly Selectable<JobsTable>[]): Promise<Map<string, HostResult[]>> {
     const byJob = new Map<string, HostResult[]>();
@@ -330,6 +335,7 @@ function jobRow(job: NewJob) {
     finished_at: null,
     state: "running",
     hostnames: JSON.stringify(job.hostnames),
+    owner: job.owner,
   };
 }
 
@@ -381,6 +387,7 @@ function jobRecord(row: Selectable<JobsTable>, results: HostResult[]): JobRecord
     finishedAt: row.finished_at === null ? undefined : new Date(millis(row.finished_at)),
     state: jobState(row.state),
     hostnames: JSON.parse(row.hostnames) as string[],
+    owner: row.owner,
     results,
   };
 }

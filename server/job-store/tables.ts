@@ -23,6 +23,8 @@ export interface JobsTable {
   state: string;
   /** JSON array of hostnames. */
   hostnames: string;
+  /** Id of the replica running the job; "" with a single control plane (migration 0002). */
+  owner: string;
 }
 
 export interface JobResultsTable {

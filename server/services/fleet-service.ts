@@ -19,13 +19,13 @@ import {
   type ListAgentsRequest,
 } from "../../gen/trustplane/v1/fleet_pb.js";
 import type { JobStore } from "../job-store/job-store.js";
-import type { AgentRegistry, AgentView } from "../registry.js";
+import type { AgentDirectory, AgentView } from "../registry.js";
 import type { Router } from "../router.js";
 import { parseTarget } from "../target.js";
 import { unaryCall, type UnaryCallDeps } from "./unary-call.js";
 
 export interface FleetServiceDeps extends UnaryCallDeps {
-  registry: AgentRegistry;
+  registry: AgentDirectory;
   router: Router;
   /** Where known agents are kept; ForgetAgent deletes there first. */
   store: Pick<JobStore, "forgetAgent">;
@@ -43,6 +43,7 @@ export function agentInfo(view: AgentView): AgentInfo {
     lastSeenAt: timestampFromDate(view.lastSeen),
     commandsInFlight: view.inFlight,
     stale: view.stale,
+    replica: view.replica,
   });
 }
 

@@ -24,6 +24,7 @@ import {
   type ListJobsResponse,
 } from "../../gen/trustplane/v1/job_pb.js";
 import { createApiKey } from "../auth/api-keys-file.js";
+import type { JobStore } from "../job-store/job-store.js";
 import { openJobStore } from "../job-store/open-job-store.js";
 import { certificateClient, fileClient, jobClient, liveStream, streamJob, unary } from "../testing/client-calls.js";
 import { startTestControlPlane, TEST_JOIN_TOKEN, type TestControlPlane } from "../testing/control-plane-fixture.js";
@@ -392,5 +393,96 @@ describe("on SQLite across restarts", () => {
     expect((await listJobs({})).error).toMatchObject({ code: status.UNAVAILABLE, message: "job store unavailable: no such table: jobs" });
     const text = await (await fetch(cp!.controlPlane.metricsUrl!)).text();
     expect(text).toContain("\ntrustplane_job_store_errors_total 2\n");
+  });
+});
+
+describe("a job running on another replica (the same store, another runner)", () => {
+  /** Starts this control plane on a SQLite file, then opens the same file as the other replica's store. */
+  async function startWithOtherReplica(): Promise<JobStore> {
+    const file = join(dir, "jobs.db");
+    // This replica first: at start it interrupts the jobs left running, and the other's must not be.
+    await start({ jobStore: `sqlite:${file}` });
+    const other = await openJobStore(`sqlite:${file}`, { logger });
+    others.push(other);
+    return other;
+  }
+  const others: JobStore[] = [];
+  afterEach(async () => {
+    for (const other of others.splice(0)) await other.close();
+  });
+
+  it("WatchJob streams started, each result as it is stored, then the summary: the same events as a replay", async () => {
+    const other = await startWithOtherReplica();
+    other.recordJobStarted(newJob("remote-1", { owner: "replica-b", hostnames: ["a-1", "b-1", "c-1"], createdAt: new Date(Date.now() - 1000) }));
+    await other.flush();
+
+    const early = watch("remote-1");
+    await early.until(1);
+    expect(early.events[0]!.event).toEqual({
+      case: "started",
+      value: expect.objectContaining({ jobId: "remote-1", hostnames: ["a-1", "b-1", "c-1"], operation: "certificate.install", target: "env:prod", dryRun: true }),
+    });
+    other.recordResult("remote-1", 0, hostResult("c-1", ResultStatus.OK));
+    await other.flush();
+    await early.until(2);
+    expect(results(early.events).map((r) => [r.hostname, r.status])).toEqual([["c-1", ResultStatus.OK]]);
+    expect((await getJob("remote-1")).response?.job).toMatchObject({ state: JobState.RUNNING, unansweredHostnames: ["a-1", "b-1"] });
+
+    // A second watcher joins mid-job: it gets what was stored so far, then the rest.
+    const late = watch("remote-1");
+    await late.until(2);
+    other.recordResult("remote-1", 1, hostResult("a-1", ResultStatus.FAILED));
+    other.recordResult("remote-1", 2, hostResult("b-1", ResultStatus.OK));
+    other.recordJobFinished("remote-1", "partial_failure", new Date());
+    await other.flush();
+
+    const [first, second] = await Promise.all([early.done, late.done]);
+    expect(first.error).toBeUndefined();
+    expect(second.error).toBeUndefined();
+    expect(first.events.map((event) => event.event.case)).toEqual(["started", "result", "result", "result", "summary"]);
+    expect(results(first.events).map((r) => [r.hostname, r.status])).toEqual([
+      ["c-1", ResultStatus.OK],
+      ["a-1", ResultStatus.FAILED],
+      ["b-1", ResultStatus.OK],
+    ]);
+    expect(first.events.at(-1)!.event).toEqual({ case: "summary", value: expect.objectContaining({ jobId: "remote-1", ok: 2, failed: 1, skipped: 0, dryRun: true }) });
+    expect(second.events).toEqual(first.events);
+    const replayed = await watch("remote-1").done;
+    expect(comparable(first.events)).toEqual(comparable(replayed.events));
+  });
+
+  it("a job the surviving replicas mark interrupted ends the watch with its final state", async () => {
+    const other = await startWithOtherReplica();
+    other.recordJobStarted(newJob("remote-dead", { owner: "replica-dead", hostnames: ["a-1", "b-1"] }));
+    other.recordResult("remote-dead", 0, hostResult("b-1", ResultStatus.OK));
+    await other.flush();
+    const watcher = watch("remote-dead");
+    await watcher.until(2);
+
+    expect(await other.interruptJobsOfOwner("replica-dead", new Date())).toBe(1);
+    const watched = await watcher.done;
+    expect(watched.error).toBeUndefined();
+    expect(watched.events.map((event) => event.event.case)).toEqual(["started", "result", "summary"]);
+    expect(watched.events[2]!.event).toEqual({ case: "summary", value: expect.objectContaining({ jobId: "remote-dead", ok: 1, failed: 0, skipped: 0 }) });
+    expect((await getJob("remote-dead")).response?.job).toMatchObject({ state: JobState.INTERRUPTED, unansweredHostnames: ["a-1"] });
+  });
+
+  it("a watcher may leave mid-job; a store fault ends a watch UNAVAILABLE", async () => {
+    const other = await startWithOtherReplica();
+    other.recordJobStarted(newJob("remote-2", { owner: "replica-b" }));
+    await other.flush();
+    const leaving = watch("remote-2");
+    await leaving.until(1);
+    leaving.cancel();
+    expect((await leaving.done).error?.code).toBe(status.CANCELLED);
+
+    const failing = watch("remote-2");
+    await failing.until(1);
+    const side = new Database(join(dir, "jobs.db"));
+    side.exec("drop table job_results");
+    side.close();
+    const failed = await failing.done;
+    expect(failed.error).toMatchObject({ code: status.UNAVAILABLE, message: "job store unavailable: no such table: job_results" });
+    expect(failed.events.map((event) => event.event.case)).toEqual(["started"]);
   });
 });

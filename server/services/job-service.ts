@@ -1,12 +1,13 @@
 // JobService: the record of every job (job:read). A running job is answered from
 // the job runner (its live state), any other from the job store. WatchJob streams
 // JobStarted, the results so far and each new one, then JobSummary — at once for a
-// finished or interrupted job. Store faults answer UNAVAILABLE.
+// finished or interrupted job; for a job running on another replica of a cluster,
+// as its stored record grows (stored-job-poller.ts). Store faults answer UNAVAILABLE.
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServerWritableStream, UntypedServiceImplementation } from "@grpc/grpc-js";
 import { GrpcStatus, invalidArgument, notFound, toStatusError } from "../../common/status-error.js";
-import { JobEventSchema, ResultStatus, type JobEvent } from "../../gen/trustplane/v1/common_pb.js";
+import type { JobEvent } from "../../gen/trustplane/v1/common_pb.js";
 import {
   GetJobResponseSchema,
   JobSchema,
@@ -21,11 +22,22 @@ import { jobEventFrame } from "../job-event-frames.js";
 import type { JobRunner } from "../job-runner.js";
 import type { JobRecord, JobState as StoredJobState, JobStore } from "../job-store/job-store.js";
 import { shuttingDown } from "../shutting-down.js";
+import { followStoredJob, replay, resultCounts } from "./stored-job-events.js";
+import { StoredJobPoller, type StoredJobPollerOptions } from "./stored-job-poller.js";
 import { unaryCall, type UnaryCallDeps } from "./unary-call.js";
 
 export interface JobServiceDeps extends UnaryCallDeps {
   jobs: JobRunner;
   store: JobStore;
+  /** How jobs running on another replica are followed: store reads and their cap. */
+  storedJobs?: Omit<StoredJobPollerOptions, "store"> & {
+    /**
+     * How long WatchJob waits for a job id not in the store yet before NOT_FOUND: in a
+     * cluster, a job just started on another replica is written a moment later. 0
+     * (the default, a single control plane): at once.
+     */
+    unknownJobGraceMs?: number;
+  };
 }
 
 export const DEFAULT_JOB_LIST_LIMIT = 20;
@@ -44,18 +56,6 @@ const STATE_FROM_PROTO: ReadonlyMap<JobState, StoredJobState> = new Map(
   Object.entries(STATE_TO_PROTO).map(([text, state]) => [state, text as StoredJobState]),
 );
 
-function counts(record: JobRecord): { ok: number; failed: number; skipped: number } {
-  let ok = 0;
-  let failed = 0;
-  let skipped = 0;
-  for (const result of record.results) {
-    if (result.status === ResultStatus.OK) ok++;
-    else if (result.status === ResultStatus.SKIPPED) skipped++;
-    else failed++;
-  }
-  return { ok, failed, skipped };
-}
-
 /** The Job message of a record: results in arrival order, unanswered hosts, counts. */
 export function jobMessage(record: JobRecord): Job {
   const answered = new Set(record.results.map((result) => result.hostname));
@@ -73,22 +73,8 @@ export function jobMessage(record: JobRecord): Job {
     hostnames: record.hostnames,
     results: record.results,
     unansweredHostnames: record.hostnames.filter((hostname) => !answered.has(hostname)),
-    ...counts(record),
+    ...resultCounts(record),
   });
-}
-
-/** A recorded job as a finished event stream: JobStarted, its results, JobSummary. */
-function replay(record: JobRecord): JobEvent[] {
-  const dryRun = record.options.dryRun;
-  const started = create(JobEventSchema, {
-    event: { case: "started", value: { jobId: record.id, hostnames: record.hostnames, operation: record.operation, target: record.target, dryRun } },
-  });
-  const results = record.results.map((result) => create(JobEventSchema, { event: { case: "result", value: result } }));
-  const durationMs = record.finishedAt ? Math.max(0, record.finishedAt.getTime() - record.createdAt.getTime()) : 0;
-  const summary = create(JobEventSchema, {
-    event: { case: "summary", value: { jobId: record.id, ...counts(record), durationMs: BigInt(durationMs), dryRun } },
-  });
-  return [started, ...results, summary];
 }
 
 function checkJobId(id: string): void {
@@ -96,7 +82,11 @@ function checkJobId(id: string): void {
 }
 
 export class JobService {
-  constructor(private readonly deps: JobServiceDeps) {}
+  private readonly poller: StoredJobPoller;
+
+  constructor(private readonly deps: JobServiceDeps) {
+    this.poller = new StoredJobPoller({ ...deps.storedJobs, store: deps.store });
+  }
 
   handlers(): UntypedServiceImplementation {
     return {
@@ -112,10 +102,21 @@ export class JobService {
     return this.deps.jobs.get(id)?.snapshot() ?? (await this.stored(id));
   }
 
-  private async stored(id: string): Promise<JobRecord> {
-    const record = id.length <= MAX_JOB_ID_LENGTH ? await this.deps.store.getJob(id) : undefined;
+  /** The stored record; with a grace period and a signal, read again until it appears. */
+  private async stored(id: string, graceMs = 0, signal?: AbortSignal): Promise<JobRecord> {
+    let record: JobRecord | undefined;
+    if (id.length <= MAX_JOB_ID_LENGTH) {
+      record = graceMs > 0 && signal ? await this.poller.find(id, graceMs, signal) : await this.deps.store.getJob(id);
+    }
     if (!record) throw notFound(`job "${id}" not found`);
     return record;
+  }
+
+  /** A job not running here: replayed if finished, else followed in the store (it runs on another replica). */
+  private async storedEvents(id: string, signal: AbortSignal): Promise<AsyncIterable<JobEvent> | JobEvent[]> {
+    const record = await this.stored(id, this.deps.storedJobs?.unknownJobGraceMs ?? 0, signal);
+    if (record.state !== "running") return replay(record);
+    return followStoredJob(record, this.poller.follow(id, signal));
   }
 
   private async get(request: GetJobRequest) {
@@ -147,7 +148,7 @@ export class JobService {
       const { id } = call.request;
       checkJobId(id);
       const live = deps.jobs.get(id);
-      const events: AsyncIterable<JobEvent> | JobEvent[] = live ? live.events(abort.signal) : replay(await this.stored(id));
+      const events = live ? live.events(abort.signal) : await this.storedEvents(id, abort.signal);
       for await (const event of events) {
         if (call.cancelled || call.destroyed) break;
         call.write(jobEventFrame(event)); // = WatchJobResponse{event}

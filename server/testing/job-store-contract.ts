@@ -25,6 +25,7 @@ export function newJob(id: string, overrides: Partial<NewJob> = {}): NewJob {
     requestedBy: "key-1",
     createdAt: new Date(T0),
     hostnames: ["a-1", "b-1", "c-1"],
+    owner: "",
     ...overrides,
   };
 }
@@ -64,6 +65,7 @@ function summary(job: JobRecord | undefined) {
     finishedAt: job.finishedAt?.toISOString(),
     state: job.state,
     hostnames: job.hostnames,
+    owner: job.owner,
     results: job.results.map(plain),
   };
 }
@@ -83,7 +85,7 @@ function agent(hostname: string, overrides: Partial<KnownAgent> = {}): KnownAgen
 /** `store()` answers the store under test (fresh and empty for each test). */
 export function jobStoreContract(store: () => JobStore): void {
   it("records a job, its results in arrival order and its end", async () => {
-    store().recordJobStarted(newJob("job-1"));
+    store().recordJobStarted(newJob("job-1", { owner: "replica-a" }));
     const running = await store().getJob("job-1");
     expect(summary(running)).toEqual({
       id: "job-1",
@@ -97,6 +99,7 @@ export function jobStoreContract(store: () => JobStore): void {
       finishedAt: undefined,
       state: "running",
       hostnames: ["a-1", "b-1", "c-1"],
+      owner: "replica-a",
       results: [],
     });
 
@@ -117,6 +120,7 @@ export function jobStoreContract(store: () => JobStore): void {
     await store().flush();
 
     expect(summary(await store().getJob("job-1"))).toMatchObject({
+      owner: "replica-a",
       state: "partial_failure",
       finishedAt: "2030-01-01T00:00:02.500Z",
       results: [
@@ -190,6 +194,53 @@ export function jobStoreContract(store: () => JobStore): void {
     expect(interrupted).toMatchObject({ state: "interrupted", finishedAt: new Date(T0 + 60_000), hostnames: ["a-1", "b-1", "c-1"] });
     expect(interrupted!.results.map((result) => result.hostname)).toEqual(["b-1"]);
     expect(await store().interruptRunningJobs(new Date(T0 + 70_000))).toBe(0);
+  });
+
+  it("with an owner, interrupts only that replica's running jobs; without, every replica's", async () => {
+    store().recordJobStarted(newJob("a-run", { owner: "replica-a" }));
+    store().recordJobStarted(newJob("a-done", { owner: "replica-a" }));
+    store().recordJobFinished("a-done", "completed", new Date(T0 + 10));
+    store().recordJobStarted(newJob("b-run", { owner: "replica-b" }));
+    store().recordJobStarted(newJob("single-run", { owner: "" }));
+    const states = async () =>
+      Object.fromEntries(
+        await Promise.all(["a-run", "a-done", "b-run", "single-run"].map(async (id) => [id, (await store().getJob(id))?.state] as const)),
+      );
+
+    expect(await store().interruptRunningJobs(new Date(T0 + 60_000), "replica-a")).toBe(1);
+    expect(await states()).toEqual({ "a-run": "interrupted", "a-done": "completed", "b-run": "running", "single-run": "running" });
+    expect(await store().getJob("a-run")).toMatchObject({ owner: "replica-a", finishedAt: new Date(T0 + 60_000) });
+    expect(await store().getJob("a-done")).toMatchObject({ finishedAt: new Date(T0 + 10) });
+
+    expect(await store().interruptRunningJobs(new Date(T0 + 70_000))).toBe(2);
+    expect(await states()).toEqual({ "a-run": "interrupted", "a-done": "completed", "b-run": "interrupted", "single-run": "interrupted" });
+    expect(await store().getJob("a-run")).toMatchObject({ finishedAt: new Date(T0 + 60_000) });
+  });
+
+  it("interrupts the running jobs of a dead replica, once, whoever asks", async () => {
+    store().recordJobStarted(newJob("dead-1", { owner: "replica-dead" }));
+    store().recordResult("dead-1", 0, hostResult("a-1", ResultStatus.OK));
+    store().recordJobStarted(newJob("dead-2", { owner: "replica-dead" }));
+    store().recordJobStarted(newJob("dead-done", { owner: "replica-dead" }));
+    store().recordJobFinished("dead-done", "failed", new Date(T0 + 5));
+    store().recordJobStarted(newJob("alive-1", { owner: "replica-alive" }));
+
+    // Two survivors notice the death at once: the jobs are interrupted once in all.
+    const counts = await Promise.all([
+      store().interruptJobsOfOwner("replica-dead", new Date(T0 + 9_000)),
+      store().interruptJobsOfOwner("replica-dead", new Date(T0 + 9_000)),
+    ]);
+    expect(counts.reduce((sum, count) => sum + count, 0)).toBe(2);
+    expect(await store().interruptJobsOfOwner("replica-dead", new Date(T0 + 10_000))).toBe(0);
+    expect(await store().interruptJobsOfOwner("replica-nobody", new Date(T0 + 10_000))).toBe(0);
+
+    const dead1 = await store().getJob("dead-1");
+    expect(dead1).toMatchObject({ state: "interrupted", finishedAt: new Date(T0 + 9_000), owner: "replica-dead" });
+    expect(dead1!.results.map((result) => result.hostname)).toEqual(["a-1"]);
+    expect(await store().getJob("dead-2")).toMatchObject({ state: "interrupted", finishedAt: new Date(T0 + 9_000) });
+    expect(await store().getJob("dead-done")).toMatchObject({ state: "failed", finishedAt: new Date(T0 + 5) });
+    expect((await store().getJob("alive-1"))?.state).toBe("running");
+    expect((await store().listJobs({ state: "running", limit: 20, offset: 0 })).jobs.map((job) => job.id)).toEqual(["alive-1"]);
   });
 
   it("prunes jobs created before the cutoff, with their results", async () => {

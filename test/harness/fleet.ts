@@ -3,7 +3,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { expect } from "vitest";
+import { RestClient, type RestAnswer, type RestInit } from "./rest-client.js";
 import { makeSandboxRoot } from "./sandbox-root.js";
 import { killAllProcesses, runTrustplane, TrustplaneProcess } from "./trustplane-process.js";
 
@@ -21,16 +21,12 @@ export interface FleetOptions {
   serverEnv?: NodeJS.ProcessEnv;
 }
 
+export type { RestAnswer } from "./rest-client.js";
+
 export interface FleetAgent {
   spec: AgentSpec;
   root: string;
   process: TrustplaneProcess;
-}
-
-export interface RestAnswer {
-  status: number;
-  body: any;
-  headers: Headers;
 }
 
 export class Fleet {
@@ -107,68 +103,42 @@ export class Fleet {
     return (await this.createKeyRecord(role)).key;
   }
 
-  async createKeyRecord(role: "read" | "write" | "admin"): Promise<{ id: string; key: string }> {
-    const result = await runTrustplane(["keys", "create", "--role", role, "--keys-file", this.keysFile, "--json"]);
-    if (result.code !== 0) throw new Error(`keys create failed: ${result.stderr}`);
-    return JSON.parse(result.stdout) as { id: string; key: string };
+  createKeyRecord(role: "read" | "write" | "admin"): Promise<{ id: string; key: string }> {
+    return createKeyRecord(this.keysFile, role);
   }
 
-  async rest(method: string, path: string, init: { key?: string | null; json?: unknown; body?: BodyInit; headers?: Record<string, string> } = {}): Promise<RestAnswer> {
-    const headers: Record<string, string> = { ...(init.headers ?? {}) };
-    const key = init.key === undefined ? this.adminKey : init.key;
-    if (key !== null) headers.authorization = `Bearer ${key}`;
-    let body = init.body;
-    if (init.json !== undefined) {
-      body = JSON.stringify(init.json);
-      headers["content-type"] ??= "application/json";
-    }
-    const response = await fetch(`${this.url}${path}`, { method, headers, body });
-    const text = await response.text();
-    let parsed: unknown = text;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      // leave non-JSON bodies as text (NDJSON is parsed by the caller)
-    }
-    return { status: response.status, body: parsed, headers: response.headers };
+  /** The gateway's REST API with the admin key (set once the gateway is up). */
+  get api(): RestClient {
+    return new RestClient(this.url, this.adminKey);
   }
 
-  /** A request answered as NDJSON: each line parsed, with the time it arrived. */
-  async *ndjson(method: string, path: string, json?: unknown): AsyncGenerator<{ line: any; at: number }> {
-    const headers: Record<string, string> = { authorization: `Bearer ${this.adminKey}`, accept: "application/x-ndjson" };
-    if (json !== undefined) headers["content-type"] = "application/json";
-    const response = await fetch(`${this.url}${path}`, { method, headers, body: json === undefined ? undefined : JSON.stringify(json) });
-    if (response.status !== 200) throw new Error(`NDJSON request answered ${response.status}: ${await response.text()}`);
-    expect(response.headers.get("content-type")).toMatch(/^application\/x-ndjson/);
-    const decoder = new TextDecoder();
-    let buffered = "";
-    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-      buffered += decoder.decode(chunk, { stream: true });
-      let newline: number;
-      while ((newline = buffered.indexOf("\n")) >= 0) {
-        const text = buffered.slice(0, newline).trim();
-        buffered = buffered.slice(newline + 1);
-        if (text) yield { line: JSON.parse(text), at: Date.now() };
-      }
-    }
+  rest(method: string, path: string, init: RestInit = {}): Promise<RestAnswer> {
+    return this.api.rest(method, path, init);
   }
 
-  /** Uploads a PEM with a multipart form, as `curl -F name=... -F file=@...` does. */
-  async upload(name: string, pem: string, query = ""): Promise<RestAnswer> {
-    const form = new FormData();
-    form.set("name", name);
-    form.set("file", new Blob([pem], { type: "application/x-pem-file" }), `${name}`);
-    return this.rest("POST", `/file${query}`, { body: form });
+  ndjson(method: string, path: string, json?: unknown): AsyncGenerator<{ line: any; at: number }> {
+    return this.api.ndjson(method, path, json);
   }
 
-  async install(target: string, name: string, object: string, query = ""): Promise<RestAnswer> {
-    return this.rest("POST", `/node/${encodeURIComponent(target)}/certificate/ca${query}`, { json: { name, object } });
+  upload(name: string, pem: string, query = ""): Promise<RestAnswer> {
+    return this.api.upload(name, pem, query);
+  }
+
+  install(target: string, name: string, object: string, query = ""): Promise<RestAnswer> {
+    return this.api.install(target, name, object, query);
   }
 
   async close(): Promise<void> {
     await killAllProcesses();
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** `trustplane keys create` through the real CLI. */
+export async function createKeyRecord(keysFile: string, role: "read" | "write" | "admin"): Promise<{ id: string; key: string }> {
+  const result = await runTrustplane(["keys", "create", "--role", role, "--keys-file", keysFile, "--json"]);
+  if (result.code !== 0) throw new Error(`keys create failed: ${result.stderr}`);
+  return JSON.parse(result.stdout) as { id: string; key: string };
 }
 
 /** A stand-in rebuild command: records its arguments, then runs `body` (shell). */
