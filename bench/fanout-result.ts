@@ -12,6 +12,8 @@ export interface ProcessCpu {
 export interface FanoutResult {
   agents: number;
   agentProcs: number;
+  /** Control-plane replicas (1: the single-process default). */
+  replicas?: number;
   rounds: number;
   /** "real": agent/agent.ts; "wire": protocol stand-ins that answer at once. */
   agentKind: string;
@@ -76,6 +78,7 @@ export function fanoutJson(result: FanoutResult): Record<string, unknown> {
   return {
     agents: result.agents,
     agent_procs: result.agentProcs,
+    replicas: result.replicas ?? 1,
     rounds: result.rounds,
     agent_kind: result.agentKind,
     job_store: result.jobStore,
@@ -132,7 +135,7 @@ function latencyLine(label: string, summary: LatencySummary): string {
 export function formatFanoutResult(result: FanoutResult): string {
   const { bare, server } = result;
   const lines = [
-    `fan-out to ${result.agents} ${result.agentKind} agents in ${result.agentProcs} worker process(es), ${result.rounds} rounds; job store ${result.jobStore}; rebuild ${result.rebuild}`,
+    `fan-out to ${result.agents} ${result.agentKind} agents in ${result.agentProcs} worker process(es), ${result.rounds} rounds; ${result.replicas ?? 1} control plane(s); job store ${result.jobStore}; rebuild ${result.rebuild}`,
     `machine: ${result.machine.nproc} cores, ${result.machine.memoryGb} GiB, node ${result.machine.node}, load ${result.machine.loadBefore.toFixed(2)} -> ${result.machine.loadAfter.toFixed(2)}`,
     "",
     `${"all agents online".padEnd(34)} ${result.onlineSeconds.toFixed(2)} s`,

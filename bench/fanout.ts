@@ -5,7 +5,12 @@
 //
 //   npm run bench:fanout -- --agents N [--rounds R] [--agent-procs K] [--json]
 //     [--agent-kind real|wire] [--job-store sqlite|memory] [--rebuild cat|true]
-//     [--cpu-prof DIR] [--sandbox-dir DIR] [--skip-bare] [--out FILE]
+//     [--cpu-prof DIR] [--sandbox-dir DIR] [--skip-bare] [--out FILE] [--replicas R]
+//
+// --replicas R (R > 1) runs R control-plane replicas on a nats-server of the bench's
+// own and a fresh schema in the PostgreSQL of server/testing/postgres-test-schema.ts
+// (issue 7); the agents' workers are spread over the replicas, the gateway and gRPC
+// calls go to the first, so every round crosses replicas.
 //
 // --cpu-prof DIR writes V8 CPU profiles of every child into DIR/server, DIR/gateway,
 // DIR/agent-workers, DIR/bare-server and DIR/bare-workers (read them with
@@ -29,11 +34,14 @@ import { summarize } from "./latency-summary.js";
 import { fleetOpenFiles } from "./open-files-limit.js";
 import { catRebuildScript } from "./sandbox-roots.js";
 import { defaultAgentProcs, SwarmFleet } from "./swarm-fleet.js";
-import { TrustplaneStack, type JobStoreKind, type RoundOutcome } from "./trustplane-stack.js";
+import { TrustplaneStack, type JobStoreKind, type RoundOutcome, type StackCluster } from "./trustplane-stack.js";
+import { startNatsServer } from "../server/testing/nats-server.js";
+import { createTestSchema } from "../server/testing/postgres-test-schema.js";
 
 const USAGE =
   "usage: npm run bench:fanout -- --agents N [--rounds R] [--agent-procs K] [--json] [--agent-kind real|wire]\n" +
-  "         [--job-store sqlite|memory] [--rebuild cat|true] [--cpu-prof DIR] [--sandbox-dir DIR] [--skip-bare] [--out FILE]\n";
+  "         [--job-store sqlite|memory] [--rebuild cat|true] [--cpu-prof DIR] [--sandbox-dir DIR] [--skip-bare] [--out FILE]\n" +
+  "         [--replicas R]\n";
 
 /** The CA name every round installs; the object alternates between the two. */
 const CA_NAME = "bench";
@@ -58,6 +66,8 @@ interface FanoutOptions {
   sandboxBase: string;
   skipBare: boolean;
   out?: string;
+  /** Control-plane replicas; 1 is the single-process default. */
+  replicas: number;
 }
 
 function parseOptions(argv: string[]): FanoutOptions {
@@ -75,6 +85,7 @@ function parseOptions(argv: string[]): FanoutOptions {
       "sandbox-dir": { type: "string" },
       "skip-bare": { type: "boolean", default: false },
       out: { type: "string" },
+      replicas: { type: "string", default: "1" },
       help: { type: "boolean", default: false },
     },
   });
@@ -88,12 +99,16 @@ function parseOptions(argv: string[]): FanoutOptions {
   if (jobStore !== "sqlite" && jobStore !== "memory") throw new Error(`--job-store must be sqlite or memory\n${USAGE}`);
   const agentKind = values["agent-kind"];
   if (agentKind !== "real" && agentKind !== "wire") throw new Error(`--agent-kind must be real or wire\n${USAGE}`);
+  const replicas = positive(values.replicas, "--replicas");
   const rebuild = values.rebuild;
   if (rebuild !== "cat" && rebuild !== "true") throw new Error(`--rebuild must be cat or true\n${USAGE}`);
+  const agentProcs = values["agent-procs"] ? positive(values["agent-procs"], "--agent-procs") : defaultAgentProcs(agents);
   return {
     agents,
     rounds: positive(values.rounds, "--rounds"),
-    agentProcs: values["agent-procs"] ? positive(values["agent-procs"], "--agent-procs") : defaultAgentProcs(agents),
+    // Every replica gets the same number of workers.
+    agentProcs: Math.ceil(agentProcs / replicas) * replicas,
+    replicas,
     json: values.json,
     agentKind,
     jobStore,
@@ -219,6 +234,7 @@ async function run(options: FanoutOptions): Promise<FanoutResult> {
   const loadBefore = loadavg()[0]!;
   const failures: string[] = [];
   const notes: string[] = [];
+  const cleanups: (() => Promise<void>)[] = [];
   try {
     progress(`making two test CAs; data dir ${dir}, sandbox roots under ${sandboxDir}`);
     const cas = [makeCa({ commonName: "trustplane bench CA A" }), makeCa({ commonName: "trustplane bench CA B" })];
@@ -234,18 +250,27 @@ async function run(options: FanoutOptions): Promise<FanoutResult> {
     }
 
     // --- trustplane ---
-    progress(`starting control plane (job store ${options.jobStore}) and gateway`);
+    let cluster: StackCluster | undefined;
+    if (options.replicas > 1) {
+      const [nats, schema] = await Promise.all([startNatsServer(), createTestSchema()]);
+      cleanups.push(() => nats.stop(), () => schema.drop());
+      cluster = { replicas: options.replicas, natsUrl: nats.url, postgresUrl: schema.url };
+      progress(`starting ${options.replicas} control-plane replicas (NATS ${nats.url}, PostgreSQL schema ${schema.name}) and a gateway`);
+    } else {
+      progress(`starting control plane (job store ${options.jobStore}) and gateway`);
+    }
     const stack = await TrustplaneStack.start({
       group,
       dir: join(dir, "data"),
-      jobStore: options.jobStore,
+      jobStore: cluster ? "postgres" : options.jobStore,
+      cluster,
       openFiles: openFilesForChildren,
       cpuProfileDir: options.cpuProfDir,
     });
     await stack.upload(OBJECTS[0], cas[0]!.certPem);
     await stack.upload(OBJECTS[1], cas[1]!.certPem);
     await sleep(SETTLE_MS);
-    const rssBeforeKb = stack.server.rssKb();
+    const rssBeforeKb = stack.rssKb();
     const heapBefore = await stack.metric("nodejs_heap_size_used_bytes");
 
     const real = options.agentKind === "real";
@@ -255,7 +280,7 @@ async function run(options: FanoutOptions): Promise<FanoutResult> {
       kind: real ? "agent" : "wire",
       clients: agents,
       processes: options.agentProcs,
-      server: stack.address,
+      server: stack.replicas.map((replica) => replica.address),
       hostnamePrefix: "bench-agent-",
       joinToken: stack.joinToken,
       agent: real ? { sandboxDir, updateCommand, prefilledBundle, logLevel: "warn" } : undefined,
@@ -284,10 +309,10 @@ async function run(options: FanoutOptions): Promise<FanoutResult> {
     const listed = await stack.listOnline();
     if (listed !== agents) failures.push(`FleetService.ListAgents(state=ONLINE) lists ${listed} agents, not ${agents}`);
     // Idle cost of the connected fleet (heartbeats, keepalive pings): control-plane CPU per second with no job.
-    const idleCpuBefore = stack.server.cpuMs();
+    const idleCpuBefore = stack.cpuMs();
     await sleep(IDLE_WINDOW_MS);
-    const idleCpuMsPerSecond = ((stack.server.cpuMs() - idleCpuBefore) * 1000) / IDLE_WINDOW_MS;
-    const rssAfterKb = stack.server.rssKb();
+    const idleCpuMsPerSecond = ((stack.cpuMs() - idleCpuBefore) * 1000) / IDLE_WINDOW_MS;
+    const rssAfterKb = stack.rssKb();
     const heapAfter = await stack.metric("nodejs_heap_size_used_bytes");
     const agentWorkersRssKb = agentFleet.rssKb();
 
@@ -295,7 +320,7 @@ async function run(options: FanoutOptions): Promise<FanoutResult> {
     const nextObject = () => OBJECTS[turn++ % 2]!;
     progress("warm-up round (REST)");
     checkRound(await stack.installRest("_all", CA_NAME, nextObject(), JOB_TIMEOUT_SECONDS), agents, "warm-up round", failures);
-    const cpu = () => ({ server: stack.server.cpuMs(), gateway: stack.gateway.cpuMs(), agents: agentFleet.cpuMs() });
+    const cpu = () => ({ server: stack.cpuMs(), gateway: stack.gateway.cpuMs(), agents: agentFleet.cpuMs() });
     const cpuPerRound = (before: ReturnType<typeof cpu>, after: ReturnType<typeof cpu>) => ({
       server: (after.server - before.server) / rounds,
       gateway: (after.gateway - before.gateway) / rounds,
@@ -324,7 +349,7 @@ async function run(options: FanoutOptions): Promise<FanoutResult> {
       // The profiles' clock is the monotonic clock too: cpu-profile-top.ts --window keeps only the rounds.
       await writeFile(join(options.cpuProfDir, "rounds-window.json"), `${JSON.stringify({ startUs: roundsStartedUs, endUs: monotonicMicros() })}\n`);
     }
-    const rssAfterRoundsKb = stack.server.rssKb();
+    const rssAfterRoundsKb = stack.rssKb();
     if (agentFleet.errorCount > 0) failures.push(`agent workers reported ${agentFleet.errorCount} error(s): ${agentFleet.errors.join("; ")}`);
     progress("stopping agents, gateway and control plane");
     await agentFleet.stop();
@@ -346,8 +371,9 @@ async function run(options: FanoutOptions): Promise<FanoutResult> {
     return {
       agents,
       agentProcs: options.agentProcs,
+      replicas: options.replicas,
       rounds,
-      jobStore: options.jobStore,
+      jobStore: options.replicas > 1 ? "postgres" : options.jobStore,
       agentKind: options.agentKind,
       rebuild: !real ? "none (wire agents answer at once)" : options.rebuild === "cat" ? "sh stand-in (cat anchors > bundle)" : "/bin/true, bundle prefilled",
       onlineSeconds,
@@ -379,6 +405,7 @@ async function run(options: FanoutOptions): Promise<FanoutResult> {
     };
   } finally {
     await group.stopAll(5_000);
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
     await rm(sandboxDir, { recursive: true, force: true });
   }

@@ -16,7 +16,8 @@ export interface SwarmFleetOptions {
   /** Clients in all. */
   clients: number;
   processes: number;
-  server: string;
+  /** The control plane each worker's clients dial; with several (cluster replicas), worker i dials servers[i % count]. */
+  server: string | readonly string[];
   hostnamePrefix: string;
   joinToken?: string;
   agent?: SwarmConfig["agent"];
@@ -58,7 +59,7 @@ export class SwarmFleet {
     let first = 0;
     const workers = sizes.map((count, index) => {
       const config: SwarmConfig = {
-        server: options.server,
+        server: typeof options.server === "string" ? options.server : options.server[index % options.server.length]!,
         hostnamePrefix: options.hostnamePrefix,
         first,
         count,

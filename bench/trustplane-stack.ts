@@ -7,7 +7,7 @@ import { create } from "@bufbuild/protobuf";
 import { createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { randomBytes } from "node:crypto";
-import { writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createApiKey } from "../server/auth/api-keys-file.js";
 import { CertificateService, InstallCARequestSchema } from "../gen/trustplane/v1/certificate_pb.js";
@@ -15,7 +15,15 @@ import { ResultStatus } from "../gen/trustplane/v1/common_pb.js";
 import { AgentState, FleetService } from "../gen/trustplane/v1/fleet_pb.js";
 import { TRUSTPLANE_BIN, type BenchChild, type ChildProcessGroup, type LogLine } from "./child-process-group.js";
 
-export type JobStoreKind = "sqlite" | "memory";
+export type JobStoreKind = "sqlite" | "memory" | "postgres";
+
+/** Several control-plane replicas (issue 7): NATS between them, one PostgreSQL job store. */
+export interface StackCluster {
+  replicas: number;
+  natsUrl: string;
+  /** postgres://… of a schema of the bench's own. */
+  postgresUrl: string;
+}
 
 export interface StackOptions {
   group: ChildProcessGroup;
@@ -29,6 +37,8 @@ export interface StackOptions {
   /** TRUSTPLANE_LOG_LEVEL of server and gateway; default info. */
   logLevel?: string;
   startTimeoutMs?: number;
+  /** Start this many replicas on NATS and PostgreSQL instead of one control plane; the gateway fronts the first. */
+  cluster?: StackCluster;
 }
 
 /** What one fan-out round answered. */
@@ -72,6 +82,10 @@ export interface ControlPlaneProcessOptions {
   timeoutMs: number;
   /** Called with every log line of the process, from its first. */
   onLog?: (line: LogLine) => void;
+  /** With jobStore "postgres": its URL. */
+  postgresUrl?: string;
+  /** Run as a cluster replica: `--cluster natsUrl --replica-id replicaId`. */
+  replica?: { natsUrl: string; replicaId: string };
 }
 
 export interface ControlPlaneProcess {
@@ -81,6 +95,18 @@ export interface ControlPlaneProcess {
   metricsUrl: string;
   /** The `time` (epoch ms) of its "control plane listening" line. */
   listeningAtMs: number;
+}
+
+async function mkdirReplica(dir: string): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  return dir;
+}
+
+function jobStoreUrl(options: ControlPlaneProcessOptions): string {
+  if (options.jobStore === "memory") return "memory:";
+  if (options.jobStore === "sqlite") return `sqlite:${join(options.dir, "jobs.sqlite")}`;
+  if (!options.postgresUrl) throw new Error("the postgres job store needs its URL");
+  return options.postgresUrl;
 }
 
 /** `trustplane server` as a child process; resolves once it logged that it listens (gRPC and metrics). */
@@ -95,9 +121,10 @@ export async function spawnControlPlane(options: ControlPlaneProcessOptions): Pr
       "--data-dir", dir,
       "--api-keys", credentials.apiKeysFile,
       "--join-token-file", credentials.joinTokenFile,
-      "--job-store", options.jobStore === "memory" ? "memory:" : `sqlite:${join(dir, "jobs.sqlite")}`,
+      "--job-store", jobStoreUrl(options),
       "--metrics", "127.0.0.1:0",
       "--shutdown-grace", "2",
+      ...(options.replica ? ["--cluster", options.replica.natsUrl, "--replica-id", options.replica.replicaId] : []),
     ],
     env: { TRUSTPLANE_LOG_LEVEL: options.logLevel ?? "info" },
     openFiles: options.openFiles,
@@ -106,6 +133,7 @@ export async function spawnControlPlane(options: ControlPlaneProcessOptions): Pr
   const [listening, metrics] = await Promise.all([
     server.waitForLog((line) => line.msg === "control plane listening", timeoutMs),
     server.waitForLog((line) => line.msg === "metrics listening", timeoutMs),
+    options.replica ? server.waitForLog((line) => line.msg === "cluster joined", timeoutMs) : undefined,
   ]);
   return { server, address: String(listening.address), metricsUrl: String(metrics.url), listeningAtMs: Number(listening.time) };
 }
@@ -125,6 +153,8 @@ export class TrustplaneStack {
   private readonly session: Http2SessionManager;
 
   private constructor(
+    /** Every control plane: one, or the cluster's replicas (the gateway and gRPC calls use the first). */
+    readonly replicas: readonly ControlPlaneProcess[],
     readonly server: BenchChild,
     readonly gateway: BenchChild,
     /** "127.0.0.1:PORT" of the control plane. */
@@ -148,7 +178,24 @@ export class TrustplaneStack {
     const credentials = await writeStackCredentials(dir);
     const env = { TRUSTPLANE_LOG_LEVEL: options.logLevel ?? "info" };
     const profile = (name: string) => (options.cpuProfileDir ? ["--cpu-prof", "--cpu-prof-dir", join(options.cpuProfileDir, name)] : []);
-    const { server, address, metricsUrl } = await spawnControlPlane({ ...options, credentials, nodeArgs: profile("server"), timeoutMs });
+    const replicas: ControlPlaneProcess[] = [];
+    const count = options.cluster?.replicas ?? 1;
+    // One at a time: the first creates the job store's schema.
+    for (let index = 0; index < count; index++) {
+      const replicaId = `replica-${String.fromCharCode(97 + index)}`;
+      replicas.push(
+        await spawnControlPlane({
+          ...options,
+          dir: count === 1 ? dir : await mkdirReplica(join(dir, replicaId)),
+          credentials,
+          nodeArgs: profile(count === 1 ? "server" : `server-${replicaId}`),
+          timeoutMs,
+          postgresUrl: options.cluster?.postgresUrl,
+          replica: options.cluster && { natsUrl: options.cluster.natsUrl, replicaId },
+        }),
+      );
+    }
+    const { server, address, metricsUrl } = replicas[0]!;
     const gateway = group.spawn({
       name: "gateway",
       nodeArgs: profile("gateway"),
@@ -156,7 +203,7 @@ export class TrustplaneStack {
       env,
     });
     const gatewayListening = await gateway.waitForLog((line) => line.msg === "gateway listening", timeoutMs);
-    return new TrustplaneStack(server, gateway, address, metricsUrl, String(gatewayListening.url).replace(/\/$/, ""), credentials.apiKey, credentials.joinToken);
+    return new TrustplaneStack(replicas, server, gateway, address, metricsUrl, String(gatewayListening.url).replace(/\/$/, ""), credentials.apiKey, credentials.joinToken);
   }
 
   /** Stores a PEM object through the gateway (POST /file). */
@@ -169,13 +216,25 @@ export class TrustplaneStack {
     if (response.status !== 200) throw new Error(`POST /file ${name}: ${response.status} ${await response.text()}`);
   }
 
-  /** One value of the control plane's Prometheus text (first sample of `metric`). */
-  metric(metric: string): Promise<number> {
-    return scrapeMetric(this.metricsUrl, metric);
+  /** One value of the control planes' Prometheus text (first sample of `metric`), summed over the replicas. */
+  async metric(metric: string): Promise<number> {
+    const values = await Promise.all(this.replicas.map(({ metricsUrl }) => scrapeMetric(metricsUrl, metric)));
+    return values.reduce((sum, value) => sum + value, 0);
   }
 
+  /** Agents online as the control planes count their own streams. */
   onlineAgents(): Promise<number> {
     return this.metric("trustplane_agents_online");
+  }
+
+  /** Resident memory of every control plane, KiB. */
+  rssKb(): number {
+    return this.replicas.reduce((sum, { server }) => sum + server.rssKb(), 0);
+  }
+
+  /** CPU time of every control plane so far, ms. */
+  cpuMs(): number {
+    return this.replicas.reduce((sum, { server }) => sum + server.cpuMs(), 0);
   }
 
   /** Online agents as FleetService.ListAgents(state=ONLINE) counts them (one full listing). */
@@ -226,7 +285,7 @@ export class TrustplaneStack {
   async stop(): Promise<void> {
     this.session.abort();
     await this.gateway.stop(5_000);
-    await this.server.stop(15_000);
+    await Promise.all(this.replicas.map(({ server }) => server.stop(15_000)));
   }
 
   private authorization(): Record<string, string> {

@@ -192,17 +192,20 @@ async function startOnStore(
   };
   await prune();
 
+  // The cluster node needs the registry and the registry asks it about other replicas' agents.
+  let cluster: ClusterNode | undefined;
   const registry = new AgentRegistry({
     staleAgentMs: options.staleAgentMs,
     recorder: store,
     onAttach: (reconnect) => metrics.agentAttached(reconnect),
+    heldElsewhere: options.cluster ? (hostname) => cluster?.heldElsewhere(hostname) : undefined,
   });
   registry.load(await store.loadAgents());
   metrics.observeAgents(registry);
 
   const objects = new CountedObjectStore(await openObjectStore(options.objectStore, options.s3), () => metrics.objectStoreError());
   release.push(() => objects.close());
-  const cluster = options.cluster ? new ClusterNode(options.cluster, { registry, store, logger: logger.child({ service: "cluster" }) }) : undefined;
+  cluster = options.cluster ? new ClusterNode(options.cluster, { registry, store, logger: logger.child({ service: "cluster" }) }) : undefined;
   const directory = cluster?.view ?? registry;
   const router = new Router(directory);
   const jobs = new JobRunner({ store, logger, metrics });

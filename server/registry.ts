@@ -79,6 +79,8 @@ export interface AgentRegistryOptions {
   onAttach?: (reconnect: boolean) => void;
   /** Clock, for tests. */
   now?: () => number;
+  /** In a cluster: the newest stream for a hostname at another replica (its identity is checked like a local one's). */
+  heldElsewhere?: (hostname: string) => AgentRecord | undefined;
 }
 
 export const DEFAULT_STALE_AGENT_MS = 7 * 24 * 3600 * 1000;
@@ -147,6 +149,10 @@ export class AgentRegistry implements AgentDirectory {
     const previous = record?.state === "online" ? record.link : undefined;
     if (record && previous && record.identity !== identity) {
       throw new StatusError(GrpcStatus.ALREADY_EXISTS, `agent "${hostname}" is already connected with another identity`);
+    }
+    const elsewhere = this.options.heldElsewhere?.(hostname);
+    if (elsewhere && elsewhere.identity !== identity) {
+      throw new StatusError(GrpcStatus.ALREADY_EXISTS, `agent "${hostname}" is already connected to replica ${elsewhere.replica} with another identity`);
     }
     if (!record) {
       record = {

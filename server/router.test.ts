@@ -186,6 +186,16 @@ describe("AgentRegistry", () => {
     expect(registry.view("twice-1")).toMatchObject({ state: "online", labels: { env: "b" } });
   });
 
+  it("in a cluster, a hostname online at another replica is refused to another identity, taken by the same one", () => {
+    const elsewhere = { hostname: "moved-1", identity: "cert:moved-1", replica: "replica-b" };
+    const registry = new AgentRegistry({ heldElsewhere: (hostname) => (hostname === "moved-1" ? (elsewhere as never) : undefined) });
+    expect(() => registry.attach(create(HelloSchema, { hostname: "moved-1" }), link(), "cert:impostor")).toThrow(
+      expect.objectContaining({ code: status.ALREADY_EXISTS, message: 'agent "moved-1" is already connected to replica replica-b with another identity' }),
+    );
+    expect(registry.get("moved-1")).toBeUndefined();
+    expect(registry.attach(create(HelloSchema, { hostname: "moved-1" }), link(), "cert:moved-1").state).toBe("online");
+  });
+
   it("a second stream with another identity is refused while the first is online", () => {
     const registry = new AgentRegistry();
     const first = link();

@@ -34,7 +34,8 @@ export class ClusterConnection {
         maxPingOut: 2,
       });
     } catch (error) {
-      throw unavailable(`cluster unavailable: cannot connect to NATS at ${urls.join(",")}: ${(error as Error).message}`);
+      const where = urls.map((url) => url.replace(/\/\/[^@/]*@/, "//")).join(",");
+      throw unavailable(`cluster unavailable: cannot connect to NATS at ${where}: ${(error as Error).message}`);
     }
     const connection = new ClusterConnection(nats, logger);
     void connection.watch(events);

@@ -6,7 +6,7 @@ import { hostname } from "node:os";
 import type { Logger } from "../../common/logger.js";
 import { unavailable } from "../../common/status-error.js";
 import type { JobStore } from "../job-store/job-store.js";
-import type { AgentRegistry } from "../registry.js";
+import type { AgentRecord, AgentRegistry } from "../registry.js";
 import { ClusterConnection } from "./cluster-connection.js";
 import { FleetView } from "./fleet-view.js";
 import { DispatchReceiver, RemoteDispatcher } from "./remote-dispatch.js";
@@ -79,7 +79,11 @@ export class ClusterNode {
       },
       onReconnect: () => presence.resync(),
     });
-    Object.assign(this, { id, connection, presence, dispatcher, receiver });
+    this.id = id;
+    this.connection = connection;
+    this.presence = presence;
+    this.dispatcher = dispatcher;
+    this.receiver = receiver;
     dispatcher.listen(connection.nats);
     receiver.listen(connection.nats);
     presence.start(connection.nats, grpcAddress);
@@ -89,6 +93,16 @@ export class ClusterNode {
     if (interrupted > 0) logger.warn({ interrupted }, "jobs this replica left running before its restart marked interrupted");
     logger.info({ replica: id, peers: presence.peerIds() }, "cluster joined");
     return id;
+  }
+
+  /** The newest stream for `hostname` at another replica, if any. */
+  heldElsewhere(hostname: string): AgentRecord | undefined {
+    let newest: AgentRecord | undefined;
+    for (const agents of this.presence?.peers() ?? []) {
+      const record = agents.get(hostname);
+      if (record && (!newest || record.connectedAt > newest.connectedAt)) newest = record;
+    }
+    return newest;
   }
 
   /** A peer died: what waited on it fails, and its running jobs are interrupted (any survivor may do it; it is idempotent). */
