@@ -37,6 +37,7 @@ import type { CommandHandler } from "./command-handler.js";
 import { CommandMemory } from "./command-memory.js";
 import { readOsRelease } from "./os-release.js";
 import { selectTrustStoreFamily, unsupportedOsReason } from "./trust-store/select-trust-store.js";
+import type { RebuildRunner } from "./trust-store/trust-store.js";
 
 export interface AgentOptions {
   /** Control-plane addresses ("127.0.0.1:7443"); which one first, and which next on disconnect: `serverOrder`. */
@@ -60,6 +61,8 @@ export interface AgentOptions {
   tls?: AgentTlsOptions;
   /** A program run instead of the family's rebuild binary, with the same arguments. */
   updateCommand?: string;
+  /** How the rebuild command runs; default a child process. See TrustStoreOptions.runRebuild. */
+  runRebuild?: RebuildRunner;
   version: string;
   /** The agent adds a `hostname` binding itself. */
   logger: Logger;
@@ -219,7 +222,7 @@ class StreamAgent extends EventEmitter implements Agent {
     const { root } = this.options;
     const os = await readOsRelease(root);
     const family = selectTrustStoreFamily(os);
-    const trustStore = family?.create({ root, updateCommand: this.options.updateCommand });
+    const trustStore = family?.create({ root, updateCommand: this.options.updateCommand, runRebuild: this.options.runRebuild });
     if (!trustStore) this.logger.warn({ osId: os.id }, unsupportedOsReason(os));
     this.handler = new CertificateProcessor({
       trustStore,

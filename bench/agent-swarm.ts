@@ -46,6 +46,7 @@ function start(): void {
       root: roots[i]!,
       joinToken: config.joinToken,
       updateCommand: agentConfig!.updateCommand,
+      runRebuild: agentConfig!.inProcessRebuild ? async () => undefined : undefined,
       version: "bench",
       logger,
     });

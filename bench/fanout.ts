@@ -4,7 +4,7 @@
 // JSON object with --json.
 //
 //   npm run bench:fanout -- --agents N [--rounds R] [--agent-procs K] [--json]
-//     [--agent-kind real|wire] [--job-store sqlite|memory] [--rebuild cat|true]
+//     [--agent-kind real|wire] [--job-store sqlite|memory] [--rebuild cat|true|none]
 //     [--cpu-prof DIR] [--sandbox-dir DIR] [--skip-bare] [--out FILE] [--replicas R]
 //
 // --replicas R (R > 1) runs R control-plane replicas on a nats-server of the bench's
@@ -40,7 +40,7 @@ import { createTestSchema } from "../server/testing/postgres-test-schema.js";
 
 const USAGE =
   "usage: npm run bench:fanout -- --agents N [--rounds R] [--agent-procs K] [--json] [--agent-kind real|wire]\n" +
-  "         [--job-store sqlite|memory] [--rebuild cat|true] [--cpu-prof DIR] [--sandbox-dir DIR] [--skip-bare] [--out FILE]\n" +
+  "         [--job-store sqlite|memory] [--rebuild cat|true|none] [--cpu-prof DIR] [--sandbox-dir DIR] [--skip-bare] [--out FILE]\n" +
   "         [--replicas R]\n";
 
 /** The CA name every round installs; the object alternates between the two. */
@@ -61,7 +61,8 @@ interface FanoutOptions {
   json: boolean;
   agentKind: "real" | "wire";
   jobStore: JobStoreKind;
-  rebuild: "cat" | "true";
+  /** cat: a sh stand-in per rebuild; true: /bin/true per rebuild; none: no process at all (runRebuild). */
+  rebuild: "cat" | "true" | "none";
   cpuProfDir?: string;
   sandboxBase: string;
   skipBare: boolean;
@@ -101,7 +102,7 @@ function parseOptions(argv: string[]): FanoutOptions {
   if (agentKind !== "real" && agentKind !== "wire") throw new Error(`--agent-kind must be real or wire\n${USAGE}`);
   const replicas = positive(values.replicas, "--replicas");
   const rebuild = values.rebuild;
-  if (rebuild !== "cat" && rebuild !== "true") throw new Error(`--rebuild must be cat or true\n${USAGE}`);
+  if (rebuild !== "cat" && rebuild !== "true" && rebuild !== "none") throw new Error(`--rebuild must be cat, true or none\n${USAGE}`);
   const agentProcs = values["agent-procs"] ? positive(values["agent-procs"], "--agent-procs") : defaultAgentProcs(agents);
   return {
     agents,
@@ -283,7 +284,7 @@ async function run(options: FanoutOptions): Promise<FanoutResult> {
       server: stack.replicas.map((replica) => replica.address),
       hostnamePrefix: "bench-agent-",
       joinToken: stack.joinToken,
-      agent: real ? { sandboxDir, updateCommand, prefilledBundle, logLevel: "warn" } : undefined,
+      agent: real ? { sandboxDir, updateCommand, prefilledBundle, inProcessRebuild: options.rebuild === "none", logLevel: "warn" } : undefined,
       openFiles: openFilesForChildren,
       readyTimeoutMs: 120_000 + agents * 20,
       cpuProfileDir: options.cpuProfDir && join(options.cpuProfDir, "agent-workers"),
@@ -375,7 +376,11 @@ async function run(options: FanoutOptions): Promise<FanoutResult> {
       rounds,
       jobStore: options.replicas > 1 ? "postgres" : options.jobStore,
       agentKind: options.agentKind,
-      rebuild: !real ? "none (wire agents answer at once)" : options.rebuild === "cat" ? "sh stand-in (cat anchors > bundle)" : "/bin/true, bundle prefilled",
+      rebuild: !real ? "none (wire agents answer at once)" : options.rebuild === "cat"
+          ? "sh stand-in (cat anchors > bundle)"
+          : options.rebuild === "true"
+            ? "/bin/true, bundle prefilled"
+            : "none (in-process no-op, bundle prefilled)",
       onlineSeconds,
       rest,
       grpc,

@@ -23,6 +23,8 @@ export interface SwarmConfig {
     updateCommand?: string;
     /** Written as each root's bundle before the agents start. */
     prefilledBundle?: string;
+    /** Skip the rebuild command's process: the agents' runRebuild does nothing (with a prefilled bundle). */
+    inProcessRebuild?: boolean;
     logLevel: string;
     /**
      * Reconnects are expected (bench:reconnect): a lost stream is not a failure, the

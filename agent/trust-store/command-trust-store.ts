@@ -54,7 +54,8 @@ export class CommandTrustStore implements TrustStore {
   }
 
   async rebuild(reason: RebuildReason): Promise<void> {
-    await runRebuildCommand({
+    const run = this.options.runRebuild ?? runRebuildCommand;
+    await run({
       command: this.options.updateCommand ?? this.layout.command,
       args: this.layout.args(reason, this),
       root: this.root,

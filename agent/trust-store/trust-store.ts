@@ -1,6 +1,7 @@
 // The seam between the certificate processor and one OS family's trust store.
 // Each family (debian.ts, rhel.ts, ...) describes its paths and rebuild command;
 // select-trust-store.ts picks one from os-release. Every path is under the root.
+import type { RebuildInvocation } from "./rebuild-command.js";
 
 /** Why the store is rebuilt; Debian's tool needs `--fresh` when an anchor goes away or changes. */
 export type RebuildReason = "add" | "replace" | "remove";
@@ -27,7 +28,15 @@ export interface TrustStoreOptions {
   updateCommand?: string;
   /** Kill the rebuild after this long; default 120 s. */
   rebuildTimeoutMs?: number;
+  /**
+   * How the rebuild command runs; default a child process (runRebuildCommand). For an
+   * embedding that runs many agents in one process, such as bench:fanout, whose
+   * figure must be trustplane's and not the cost of spawning a tool per node.
+   */
+  runRebuild?: RebuildRunner;
 }
+
+export type RebuildRunner = (invocation: RebuildInvocation) => Promise<unknown>;
 
 export interface TrustStoreFamily {
   readonly name: string;
