@@ -1,6 +1,8 @@
-// Commands to agents on another replica and their answers, over a real nats-server:
-// one NATS message per replica and job, results back to the waiter, and
-// `control plane lost` at once when nobody takes the batch or the replica is lost.
+// Commands to agents on another replica and their answers, over a real nats-server
+// (max_payload 16 KiB, so that a few hundred hosts outgrow one message): one NATS
+// message per replica and job, or parts of one when it would not fit, results back
+// to the waiter, and `control plane lost` at once when nobody takes the batch or the
+// replica is lost.
 import { create, fromBinary } from "@bufbuild/protobuf";
 import { connect, type NatsConnection } from "nats";
 import pino from "pino";
@@ -18,6 +20,7 @@ import { subjects } from "./subjects.js";
 
 const missing = natsServerMissing();
 const logger = pino({ level: "silent" });
+const MAX_PAYLOAD = 16 * 1024;
 
 /** A local agent stream that answers every command with OK, echoing the command id. */
 class AnsweringLink implements AgentLink {
@@ -55,7 +58,7 @@ describe.skipIf(missing !== undefined)(`remote dispatch${missing ? ` (SKIPPED: $
   let spy: NatsConnection;
 
   beforeAll(async () => {
-    server = await startNatsServer();
+    server = await startNatsServer({ maxPayload: MAX_PAYLOAD });
     origin = await connect({ servers: server.url });
     holder = await connect({ servers: server.url });
     spy = await connect({ servers: server.url });
@@ -105,6 +108,43 @@ describe.skipIf(missing !== undefined)(`remote dispatch${missing ? ` (SKIPPED: $
     ]);
     expect([...waiter.failed]).toEqual([[3, "agent offline"]]);
     expect(links.map((link) => link.frames.length)).toEqual([1, 1, 1]);
+    expect(dispatcher.inFlight).toBe(0);
+    receiver.close();
+    dispatcher.close();
+  });
+
+  it("sends a batch too big for one NATS message in parts, each with the command, and every host's answer comes back", async () => {
+    const registry = new AgentRegistry();
+    const hostnames = Array.from({ length: 600 }, (_, i) => `node-${i}.rack-${i % 12}.fleet.example.test`);
+    for (const hostname of hostnames) registry.attach(create(HelloSchema, { hostname }), new AnsweringLink(), "join-token");
+    const receiver = new DispatchReceiver("replica-e", registry, () => holder, logger);
+    receiver.listen(holder);
+    const batches: Uint8Array[] = [];
+    const resultBatches: Uint8Array[] = [];
+    spy.subscribe(subjects.dispatch("replica-e"), { callback: (_error, msg) => batches.push(msg.data) });
+    spy.subscribe(subjects.results("replica-f"), { callback: (_error, msg) => resultBatches.push(msg.data) });
+    await Promise.all([holder.flush(), spy.flush()]);
+
+    const dispatcher = new RemoteDispatcher("replica-f", () => origin, logger);
+    dispatcher.listen(origin);
+    await origin.flush();
+    const frames = listFrames("job-big");
+    const waiter = new RecordingWaiter();
+    hostnames.forEach((hostname, slot) => {
+      const commandId = `job-big/${hostname}`;
+      dispatcher.send("replica-e", hostname, commandId, frames.frame(commandId), waiter, slot);
+    });
+    await until(() => waiter.settled.size + waiter.failed.size === hostnames.length, "every host answered");
+
+    expect([...waiter.failed]).toEqual([]);
+    expect([...waiter.settled].every(([slot, result]) => result.commandId === `job-big/${hostnames[slot]}` && result.status === ResultStatus.OK)).toBe(true);
+    expect(batches.length).toBeGreaterThanOrEqual(3);
+    expect(batches.every((payload) => payload.length <= MAX_PAYLOAD)).toBe(true);
+    const decoded = batches.map((payload) => fromBinary(DispatchBatchSchema, payload));
+    expect(decoded.every((batch) => batch.jobId === "job-big" && batch.command?.kind.case === "listCa")).toBe(true);
+    expect(decoded.flatMap((batch) => batch.targets.map((target) => target.hostname))).toEqual(hostnames);
+    await until(() => resultBatches.length >= 2, "results came back in parts");
+    expect(resultBatches.every((payload) => payload.length <= MAX_PAYLOAD)).toBe(true);
     expect(dispatcher.inFlight).toBe(0);
     receiver.close();
     dispatcher.close();

@@ -2,13 +2,14 @@
 //
 // Origin side (RemoteDispatcher): a job's dispatches to one replica made in the same
 // event-loop turn become ONE DispatchBatch (the command once, then (command id,
-// hostname) per host), sent as a NATS request; the holder acks on receipt. No
+// hostname) per host), sent as a NATS request (as several, each with the command,
+// when it would not fit in one NATS message); the holder acks on receipt. No
 // responder or no ack in time fails those hosts at once with `control plane lost`,
 // as does a replica declared dead or the loss of NATS: nobody waits for a timeout.
 //
 // Holder side (DispatchReceiver): each batch goes to the local agent streams, and
 // their answers travel back to the origin in ResultBatch messages, one per origin
-// and turn.
+// and turn (or more, when they would not fit in one).
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { Msg, NatsConnection, Subscription } from "nats";
 import type { Logger } from "../../common/logger.js";
@@ -23,6 +24,7 @@ import { ConnectResponseSchema, type Command, type CommandResult } from "../../g
 import type { CommandWaiter } from "../agent-link.js";
 import { CommandFrames } from "../command-frames.js";
 import type { AgentRegistry } from "../registry.js";
+import { maxPayload, splitMessage, type MessagePart } from "./message-parts.js";
 import { subjects } from "./subjects.js";
 
 export const CONTROL_PLANE_LOST = "control plane lost";
@@ -40,6 +42,18 @@ interface OutgoingBatch {
   /** The first host's encoded ConnectResponse: the command is read from it once. */
   frame: Uint8Array;
   targets: DispatchTarget[];
+}
+
+const NO_HEADER = new Uint8Array(0);
+
+/** One `targets` entry, encoded on its own (message-parts.ts). */
+function targetEntry(target: DispatchTarget): Uint8Array {
+  return toBinary(DispatchBatchSchema, create(DispatchBatchSchema, { targets: [target] }));
+}
+
+/** One `results` entry, encoded on its own. */
+function resultEntry(result: RemoteResult): Uint8Array {
+  return toBinary(ResultBatchSchema, create(ResultBatchSchema, { results: [result] }));
 }
 
 /** The job id of a command id `<job id>/<hostname>` (job-runner.ts). */
@@ -113,29 +127,43 @@ export class RemoteDispatcher {
     this.flushScheduled = false;
     const batches = [...this.outgoing.values()];
     this.outgoing = new Map();
-    for (const batch of batches) void this.sendBatch(batch);
+    for (const batch of batches) this.sendBatch(batch);
   }
 
-  private async sendBatch(batch: OutgoingBatch): Promise<void> {
+  /** Sends a job's commands for one replica: one NATS request, or several when they do not fit in one. */
+  private sendBatch(batch: OutgoingBatch): void {
     const nats = this.nats();
+    if (!nats) return this.failTargets(batch, batch.targets, "not connected to NATS");
+    let parts: MessagePart<DispatchTarget>[];
     try {
-      if (!nats) throw new Error("not connected to NATS");
       const response = fromBinary(ConnectResponseSchema, batch.frame);
       if (response.kind.case !== "command") throw new Error("not a command frame");
       const command: Command = { ...response.kind.value, id: "" };
-      const payload = toBinary(
-        DispatchBatchSchema,
-        create(DispatchBatchSchema, { originReplicaId: this.replicaId, jobId: batch.jobId, command, targets: batch.targets }),
-      );
-      await nats.request(subjects.dispatch(batch.replica), payload, { timeout: ACK_TIMEOUT_MS });
+      const message = (targets: DispatchTarget[]) =>
+        toBinary(DispatchBatchSchema, create(DispatchBatchSchema, { originReplicaId: this.replicaId, jobId: batch.jobId, command, targets }));
+      parts = splitMessage(batch.targets, message(batch.targets), message([]), targetEntry, maxPayload(nats));
     } catch (error) {
-      this.logger.warn({ replica: batch.replica, jobId: batch.jobId, hosts: batch.targets.length, err: (error as Error).message }, "replica did not take commands");
-      for (const { commandId } of batch.targets) {
-        const entry = this.pending.get(commandId);
-        if (!entry) continue;
-        this.pending.delete(commandId);
-        entry.waiter.fail(entry.slot, CONTROL_PLANE_LOST);
-      }
+      return this.failTargets(batch, batch.targets, (error as Error).message);
+    }
+    for (const part of parts) void this.sendPart(nats, batch, part);
+  }
+
+  private async sendPart(nats: NatsConnection, batch: OutgoingBatch, part: MessagePart<DispatchTarget>): Promise<void> {
+    try {
+      await nats.request(subjects.dispatch(batch.replica), part.payload, { timeout: ACK_TIMEOUT_MS });
+    } catch (error) {
+      this.failTargets(batch, part.items, (error as Error).message);
+    }
+  }
+
+  /** Nobody took these commands: they fail now, not at the job's timeout. */
+  private failTargets(batch: OutgoingBatch, targets: readonly DispatchTarget[], why: string): void {
+    this.logger.warn({ replica: batch.replica, jobId: batch.jobId, hosts: targets.length, err: why }, "replica did not take commands");
+    for (const { commandId } of targets) {
+      const entry = this.pending.get(commandId);
+      if (!entry) continue;
+      this.pending.delete(commandId);
+      entry.waiter.fail(entry.slot, CONTROL_PLANE_LOST);
     }
   }
 
@@ -179,7 +207,10 @@ class ResultOutbox {
   private byOrigin = new Map<string, RemoteResult[]>();
   private scheduled = false;
 
-  constructor(private readonly nats: () => NatsConnection | undefined) {}
+  constructor(
+    private readonly nats: () => NatsConnection | undefined,
+    private readonly logger: Logger,
+  ) {}
 
   add(origin: string, result: RemoteResult): void {
     let list = this.byOrigin.get(origin);
@@ -198,7 +229,15 @@ class ResultOutbox {
     const nats = this.nats();
     if (!nats) return; // the origin fails them itself when it loses us or NATS
     for (const [origin, results] of byOrigin) {
-      nats.publish(subjects.results(origin), toBinary(ResultBatchSchema, create(ResultBatchSchema, { results })));
+      const whole = toBinary(ResultBatchSchema, create(ResultBatchSchema, { results }));
+      for (const part of splitMessage(results, whole, NO_HEADER, resultEntry, maxPayload(nats))) {
+        try {
+          nats.publish(subjects.results(origin), part.payload);
+        } catch (error) {
+          // The origin's commands stay pending until their job's timeout; say why.
+          this.logger.error({ origin, results: part.items.length, err: (error as Error).message }, "results for another replica not sent");
+        }
+      }
     }
   }
 }
@@ -214,7 +253,7 @@ export class DispatchReceiver {
     private readonly nats: () => NatsConnection | undefined,
     private readonly logger: Logger,
   ) {
-    this.outbox = new ResultOutbox(nats);
+    this.outbox = new ResultOutbox(nats, logger);
   }
 
   listen(nats: NatsConnection): void {

@@ -1,12 +1,21 @@
-// Which replica holds which agent. Each replica publishes its online agents whole
-// (ReplicaPresence) every interval, soon after one of its agents comes or goes, and
-// when a peer asks (SyncRequest); it keeps what its peers said. A peer silent for
-// three intervals, or that said it is leaving, is dead: its agents leave the view and
-// `onPeerLost` lets the cluster fail what waited on it and interrupt its jobs.
+// Which replica holds which agent. Each replica numbers the versions of its set of
+// online agents and tells its peers what changed (DELTA, soon after an agent comes or
+// goes), that it is alive (BEAT, every interval), and the whole set (FULL, every few
+// intervals and when a peer asks with a SyncRequest), split over several NATS
+// messages when it would not fit in one (message-parts.ts). A peer that sees a
+// version it cannot reach from the one it holds asks that replica for a FULL. So
+// the traffic grows with the changes, not with the fleet times the changes, which
+// matters when thousands of agents connect at once.
+//
+// A peer silent for three intervals, or that said it is leaving, is dead: its agents
+// leave the view and `onPeerLost` lets the cluster fail what waited on it and
+// interrupt its jobs.
+import { randomBytes } from "node:crypto";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { Msg, NatsConnection, Subscription } from "nats";
 import type { Logger } from "../../common/logger.js";
 import {
+  PresenceKind,
   ReplicaPresenceSchema,
   SyncRequestSchema,
   type AgentPresence,
@@ -14,14 +23,19 @@ import {
 } from "../../gen/trustplane/cluster/v1/cluster_pb.js";
 import type { AgentLink, CommandWaiter } from "../agent-link.js";
 import type { AgentRecord, AgentRegistry } from "../registry.js";
+import { joinPart, maxPayload, partition } from "./message-parts.js";
 import type { RemoteDispatcher } from "./remote-dispatch.js";
 import { subjects } from "./subjects.js";
 import type { RemoteAgents } from "./fleet-view.js";
 
 export const DEFAULT_PRESENCE_INTERVAL_MS = 2_000;
 const MISSED_INTERVALS = 3;
-/** After a local agent comes or goes, how soon the presence goes out (changes in between ride along). */
+/** Every this many intervals the whole set goes out (it refreshes last seen and in-flight counts). */
+const FULL_EVERY_INTERVALS = 5;
+/** After a local agent comes or goes, or a peer asks, how soon the presence goes out (changes in between ride along). */
 const CHANGE_DELAY_MS = 50;
+/** Room for a presence header to grow between measuring and sending (varints of versions and counts). */
+const HEADER_SLACK = 32;
 
 /** An agent held by another replica, as a job sees it. */
 class RemoteAgentLink implements AgentLink {
@@ -47,11 +61,26 @@ class RemoteAgentLink implements AgentLink {
   }
 }
 
+/** A FULL presence arriving in parts. */
+interface Snapshot {
+  version: bigint;
+  total: number;
+  agents: Map<string, AgentRecord>;
+}
+
 interface Peer {
   id: string;
   address: string;
   heardAt: number;
+  incarnation: bigint;
+  /** The version `agents` is at; meaningful once `synced`. */
+  version: bigint;
+  /** `agents` is the peer's set at `version` (false until its first FULL, and after a gap). */
+  synced: boolean;
   agents: Map<string, AgentRecord>;
+  snapshot?: Snapshot;
+  /** When this replica last asked the peer for a FULL (asks at most once per interval). */
+  askedAt: number;
 }
 
 export interface ReplicaPresenceOptions {
@@ -64,18 +93,52 @@ export interface ReplicaPresenceOptions {
   onPeerLost(peerId: string): void;
 }
 
+/** The agent of a presence entry, as this replica's directory holds it. */
+function agentPresence(record: AgentRecord, inFlight: number): AgentPresence {
+  return {
+    $typeName: "trustplane.cluster.v1.AgentPresence",
+    hostname: record.hostname,
+    labels: { ...record.labels },
+    os: record.os,
+    agentVersion: record.agentVersion,
+    connectedUnixMs: BigInt(record.connectedAt),
+    lastSeenUnixMs: BigInt(record.lastSeen),
+    inFlight,
+    identity: record.identity,
+  };
+}
+
+/** One `agents` entry, encoded as a message of its own (message-parts.ts). */
+function agentEntry(agent: AgentPresence): Uint8Array {
+  return toBinary(ReplicaPresenceSchema, create(ReplicaPresenceSchema, { agents: [agent] }));
+}
+
+/** One `gone` entry, encoded as a message of its own. */
+function goneEntry(hostname: string): Uint8Array {
+  return toBinary(ReplicaPresenceSchema, create(ReplicaPresenceSchema, { gone: [hostname] }));
+}
+
 export class ReplicaPresenceBook implements RemoteAgents {
   private readonly peersById = new Map<string, Peer>();
   private readonly intervalMs: number;
+  private readonly incarnation = randomBytes(8).readBigUInt64BE();
+  private version = 0n;
+  /** Local hostnames that came or went since the last DELTA. */
+  private readonly changed = new Set<string>();
+  private ticks = 0;
   private nats: NatsConnection | undefined;
   private address = "";
   private subscriptions: Subscription[] = [];
   private timer: NodeJS.Timeout | undefined;
   private changeTimer: NodeJS.Timeout | undefined;
+  private fullTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: ReplicaPresenceOptions) {
     this.intervalMs = options.intervalMs ?? DEFAULT_PRESENCE_INTERVAL_MS;
-    options.registry.onChange(() => this.publishSoon());
+    options.registry.onChange((record) => {
+      this.changed.add(record.hostname);
+      this.publishChangesSoon();
+    });
   }
 
   *peers(): IterableIterator<ReadonlyMap<string, AgentRecord>> {
@@ -99,19 +162,23 @@ export class ReplicaPresenceBook implements RemoteAgents {
     this.timer.unref();
   }
 
-  /** After a reconnect: peers get a fresh start (their silence was ours), and everyone re-announces. */
+  /** After a reconnect: peers get a fresh start (their silence was ours), everyone sends a FULL. */
   resync(): void {
     const now = Date.now();
-    for (const peer of this.peersById.values()) peer.heardAt = now;
-    this.publish();
-    this.nats?.publish(subjects.sync, toBinary(SyncRequestSchema, create(SyncRequestSchema, { replicaId: this.options.replicaId })));
+    for (const peer of this.peersById.values()) {
+      peer.heardAt = now;
+      peer.synced = false; // what they said meanwhile did not reach us
+    }
+    this.publishFull();
+    this.askForFull("");
   }
 
   /** Tells the peers this replica is going (they drop it at once) and stops. */
   leave(): void {
     clearInterval(this.timer);
     clearTimeout(this.changeTimer);
-    this.publish(true);
+    clearTimeout(this.fullTimer);
+    this.send(PresenceKind.BEAT, [], { leaving: true });
     for (const subscription of this.subscriptions) subscription.unsubscribe();
     this.subscriptions = [];
   }
@@ -121,7 +188,12 @@ export class ReplicaPresenceBook implements RemoteAgents {
     for (const peer of [...this.peersById.values()]) {
       if (peer.heardAt < deadline) this.lose(peer, `silent for more than ${MISSED_INTERVALS * this.intervalMs} ms`);
     }
-    this.publish();
+    this.ticks++;
+    if (this.ticks % FULL_EVERY_INTERVALS === 0) this.publishFull();
+    else {
+      this.publishChanges();
+      this.send(PresenceKind.BEAT, []);
+    }
   }
 
   private lose(peer: Peer, why: string): void {
@@ -130,53 +202,115 @@ export class ReplicaPresenceBook implements RemoteAgents {
     this.options.onPeerLost(peer.id);
   }
 
-  private publishSoon(): void {
+  private publishChangesSoon(): void {
     if (this.changeTimer || !this.nats) return;
     this.changeTimer = setTimeout(() => {
       this.changeTimer = undefined;
-      this.publish();
+      this.publishChanges();
     }, CHANGE_DELAY_MS);
   }
 
-  private publish(leaving = false): void {
+  private publishFullSoon(): void {
+    if (this.fullTimer || !this.nats) return;
+    this.fullTimer = setTimeout(() => {
+      this.fullTimer = undefined;
+      this.publishFull();
+    }, CHANGE_DELAY_MS);
+  }
+
+  /** The local agent behind `hostname` when this replica holds its stream. */
+  private held(hostname: string): { record: AgentRecord; link: AgentLink } | undefined {
+    const record = this.options.registry.get(hostname);
+    return record?.state === "online" && record.link ? { record, link: record.link } : undefined;
+  }
+
+  /** DELTAs for what changed since the last one: one version per NATS message. */
+  private publishChanges(): void {
+    if (this.changed.size === 0 || !this.connected()) return;
+    const entries: Uint8Array[] = [];
+    for (const hostname of this.changed) {
+      const held = this.held(hostname);
+      entries.push(held ? agentEntry(agentPresence(held.record, held.link.inFlight)) : goneEntry(hostname));
+    }
+    this.changed.clear();
+    for (const part of partition(entries, this.entryBudget())) {
+      this.version++;
+      this.send(PresenceKind.DELTA, part);
+    }
+  }
+
+  /** The whole set, at the current version, in as many parts as it needs. */
+  private publishFull(): void {
+    clearTimeout(this.fullTimer);
+    this.fullTimer = undefined;
+    if (!this.connected()) return;
+    this.changed.clear(); // the FULL says it all
+    this.version++;
+    const entries: Uint8Array[] = [];
+    for (const record of this.options.registry.records()) {
+      if (record.state === "online" && record.link) entries.push(agentEntry(agentPresence(record, record.link.inFlight)));
+    }
+    for (const part of partition(entries, this.entryBudget())) {
+      this.send(PresenceKind.FULL, part, { totalAgents: entries.length });
+    }
+  }
+
+  /** Bytes of entries one presence message may carry: NATS's limit less the header (whose version may grow by a byte or two). */
+  private entryBudget(): number {
+    return maxPayload(this.nats!) - this.header(PresenceKind.FULL, {}).length - HEADER_SLACK;
+  }
+
+  private connected(): boolean {
+    return this.nats !== undefined && !this.nats.isClosed();
+  }
+
+  private send(kind: PresenceKind, entries: readonly Uint8Array[], extra: { leaving?: boolean; totalAgents?: number } = {}): void {
     const nats = this.nats;
     if (!nats || nats.isClosed()) return;
-    const agents: AgentPresence[] = [];
-    for (const record of this.options.registry.records()) {
-      if (record.state !== "online" || !record.link) continue;
-      agents.push({
-        $typeName: "trustplane.cluster.v1.AgentPresence",
-        hostname: record.hostname,
-        labels: { ...record.labels },
-        os: record.os,
-        agentVersion: record.agentVersion,
-        connectedUnixMs: BigInt(record.connectedAt),
-        lastSeenUnixMs: BigInt(record.lastSeen),
-        inFlight: record.link.inFlight,
-        identity: record.identity,
-      });
+    const payload = joinPart(this.header(kind, extra), entries);
+    try {
+      nats.publish(subjects.presence, payload);
+    } catch (error) {
+      // Peers notice the gap in versions (or the silence) and ask again.
+      this.options.logger.warn({ kind: PresenceKind[kind], bytes: payload.length, err: (error as Error).message }, "presence not published");
     }
-    const presence = create(ReplicaPresenceSchema, {
+  }
+
+  private header(kind: PresenceKind, extra: { leaving?: boolean; totalAgents?: number }): Uint8Array {
+    const header = create(ReplicaPresenceSchema, {
       replicaId: this.options.replicaId,
       grpcAddress: this.address,
       sentUnixMs: BigInt(Date.now()),
-      leaving,
-      agents,
+      incarnation: this.incarnation,
+      version: this.version,
+      kind,
+      leaving: extra.leaving ?? false,
+      totalAgents: extra.totalAgents ?? 0,
     });
+    return toBinary(ReplicaPresenceSchema, header);
+  }
+
+  /** Asks `target` (every peer when empty) for a FULL presence. */
+  private askForFull(target: string): void {
+    const nats = this.nats;
+    if (!nats || nats.isClosed()) return;
     try {
-      nats.publish(subjects.presence, toBinary(ReplicaPresenceSchema, presence));
+      nats.publish(subjects.sync, toBinary(SyncRequestSchema, create(SyncRequestSchema, { replicaId: this.options.replicaId, targetReplicaId: target })));
     } catch (error) {
-      this.options.logger.debug({ err: (error as Error).message }, "presence not published");
+      this.options.logger.debug({ err: (error as Error).message }, "sync request not published");
     }
   }
 
   private onSync(msg: Msg): void {
+    let request;
     try {
-      if (fromBinary(SyncRequestSchema, msg.data).replicaId === this.options.replicaId) return;
+      request = fromBinary(SyncRequestSchema, msg.data);
     } catch {
       return;
     }
-    this.publish();
+    if (request.replicaId === this.options.replicaId) return;
+    if (request.targetReplicaId !== "" && request.targetReplicaId !== this.options.replicaId) return;
+    this.publishFullSoon();
   }
 
   private onPresence(msg: Msg): void {
@@ -189,43 +323,101 @@ export class ReplicaPresenceBook implements RemoteAgents {
     }
     const id = presence.replicaId;
     if (id === this.options.replicaId || id === "") return;
-    const known = this.peersById.get(id);
+    let peer = this.peersById.get(id);
     if (presence.leaving) {
-      if (known) this.lose(known, "leaving");
+      if (peer) this.lose(peer, "leaving");
       return;
     }
-    const agents = new Map<string, AgentRecord>();
-    for (const agent of presence.agents) {
-      const hostname = agent.hostname.toLowerCase();
-      const connectedAt = Number(agent.connectedUnixMs);
-      agents.set(hostname, {
-        hostname,
-        labels: agent.labels,
-        os: agent.os,
-        agentVersion: agent.agentVersion,
-        state: "online",
-        connectedAt,
-        lastSeen: Number(agent.lastSeenUnixMs),
-        link: new RemoteAgentLink(this.options.dispatcher, id, hostname, agent.inFlight),
-        identity: agent.identity,
-        savedSeen: connectedAt,
-        replica: id,
-      });
-      this.yieldMovedAgent(hostname, connectedAt, agent.identity);
-    }
-    if (!known) {
-      this.options.logger.info({ peer: id, address: presence.grpcAddress, agents: agents.size }, "replica joined");
+    if (!peer) {
+      peer = { id, address: presence.grpcAddress, heardAt: 0, incarnation: presence.incarnation, version: 0n, synced: false, agents: new Map(), askedAt: 0 };
+      this.peersById.set(id, peer);
+      this.options.logger.info({ peer: id, address: presence.grpcAddress }, "replica joined");
       // Let the newcomer know this replica without waiting for the next interval.
-      this.publishSoon();
+      this.publishFullSoon();
+    } else if (peer.incarnation !== presence.incarnation) {
+      // The peer restarted: the streams of its earlier run are gone.
+      this.options.logger.info({ peer: id, agents: peer.agents.size }, "replica restarted");
+      Object.assign(peer, { incarnation: presence.incarnation, version: 0n, synced: false, agents: new Map(), snapshot: undefined });
     }
-    this.peersById.set(id, { id, address: presence.grpcAddress, heardAt: Date.now(), agents });
+    peer.heardAt = Date.now();
+    peer.address = presence.grpcAddress;
+    switch (presence.kind) {
+      case PresenceKind.FULL:
+        this.takeFullPart(peer, presence);
+        break;
+      case PresenceKind.DELTA:
+        if (peer.synced && presence.version === peer.version + 1n) {
+          this.takeDelta(peer, presence);
+          peer.version = presence.version;
+        } else if (!peer.synced || presence.version > peer.version) {
+          this.resyncPeer(peer, `delta ${presence.version} after version ${peer.version}`);
+        }
+        break;
+      default: // BEAT
+        if (!peer.synced || presence.version !== peer.version) this.resyncPeer(peer, `at version ${presence.version}, known ${peer.version}`);
+    }
+  }
+
+  /** Asks `peer` for a FULL, at most once per interval (a FULL in parts is on its way meanwhile). */
+  private resyncPeer(peer: Peer, why: string): void {
+    peer.synced = false;
+    const now = Date.now();
+    if (now - peer.askedAt < this.intervalMs) return;
+    peer.askedAt = now;
+    this.options.logger.debug({ peer: peer.id, why }, "presence of a replica out of step; asking for all of it");
+    this.askForFull(peer.id);
+  }
+
+  private takeFullPart(peer: Peer, presence: ReplicaPresence): void {
+    let snapshot = peer.snapshot;
+    if (!snapshot || snapshot.version !== presence.version) {
+      snapshot = { version: presence.version, total: presence.totalAgents, agents: new Map() };
+      peer.snapshot = snapshot;
+    }
+    for (const agent of presence.agents) {
+      const record = this.remoteRecord(peer.id, agent);
+      snapshot.agents.set(record.hostname, record);
+    }
+    if (snapshot.agents.size < snapshot.total) return;
+    peer.agents = snapshot.agents;
+    peer.version = snapshot.version;
+    peer.synced = true;
+    peer.snapshot = undefined;
+    for (const record of peer.agents.values()) this.yieldMovedAgent(record);
+  }
+
+  private takeDelta(peer: Peer, presence: ReplicaPresence): void {
+    for (const hostname of presence.gone) peer.agents.delete(hostname.toLowerCase());
+    for (const agent of presence.agents) {
+      const record = this.remoteRecord(peer.id, agent);
+      peer.agents.set(record.hostname, record);
+      this.yieldMovedAgent(record);
+    }
+  }
+
+  private remoteRecord(peerId: string, agent: AgentPresence): AgentRecord {
+    const hostname = agent.hostname.toLowerCase();
+    const connectedAt = Number(agent.connectedUnixMs);
+    return {
+      hostname,
+      labels: agent.labels,
+      os: agent.os,
+      agentVersion: agent.agentVersion,
+      state: "online",
+      connectedAt,
+      lastSeen: Number(agent.lastSeenUnixMs),
+      link: new RemoteAgentLink(this.options.dispatcher, peerId, hostname, agent.inFlight),
+      identity: agent.identity,
+      savedSeen: connectedAt,
+      replica: peerId,
+    };
   }
 
   /** A hostname this replica holds came online, newer, at a peer with the same identity: the agent moved. */
-  private yieldMovedAgent(hostname: string, connectedAt: number, identity: string): void {
-    const local = this.options.registry.get(hostname);
-    if (local?.state !== "online" || !local.link || local.connectedAt >= connectedAt || local.identity !== identity) return;
-    this.options.logger.info({ hostname }, "agent reconnected to another replica; closing its old stream here");
+  private yieldMovedAgent(remote: AgentRecord): void {
+    const local = this.held(remote.hostname);
+    if (!local || local.record.connectedAt >= remote.connectedAt || local.record.identity !== remote.identity) return;
+    this.options.logger.info({ hostname: remote.hostname }, "agent reconnected to another replica; closing its old stream here");
     local.link.replace();
   }
 }

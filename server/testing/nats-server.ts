@@ -5,9 +5,15 @@
 // Without a nats-server binary the cluster tests are skipped, loudly, unless
 // TRUSTPLANE_REQUIRE_CLUSTER=1 makes that a failure.
 import { spawn, type ChildProcess } from "node:child_process";
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { createConnection, createServer } from "node:net";
 import { delimiter, join } from "node:path";
+
+export interface NatsServerOptions {
+  /** The server's max_payload in bytes (NATS's default: 1 MiB): lets a test reach the limit with few agents. */
+  maxPayload?: number;
+}
 
 export interface NatsServer {
   /** nats://127.0.0.1:<port> */
@@ -92,9 +98,12 @@ class NatsServerProcess implements NatsServer {
   private exited: Promise<void> = Promise.resolve();
   private output = "";
 
+  private configDir: string | undefined;
+
   constructor(
     private readonly binary: string,
     readonly port: number,
+    private readonly options: NatsServerOptions,
   ) {}
 
   get url(): string {
@@ -104,7 +113,14 @@ class NatsServerProcess implements NatsServer {
   async start(): Promise<void> {
     if (this.child) return;
     this.output = "";
-    const child = spawn(this.binary, ["-a", HOST, "-p", String(this.port)], { stdio: ["ignore", "pipe", "pipe"] });
+    const args = ["-a", HOST, "-p", String(this.port)];
+    if (this.options.maxPayload !== undefined) {
+      this.configDir ??= mkdtempSync(join(tmpdir(), "trustplane-nats-"));
+      const config = join(this.configDir, "nats-server.conf");
+      writeFileSync(config, `max_payload: ${this.options.maxPayload}\n`);
+      args.push("-c", config);
+    }
+    const child = spawn(this.binary, args, { stdio: ["ignore", "pipe", "pipe"] });
     const collect = (chunk: Buffer) => {
       // Keeps the tail only: enough to say why it did not start.
       this.output = (this.output + chunk.toString("utf8")).slice(-4_000);
@@ -116,7 +132,11 @@ class NatsServerProcess implements NatsServer {
       const ended = () => {
         gone = true;
         running.delete(child);
-        if (this.child === child) this.child = undefined;
+        if (this.child === child) {
+          this.child = undefined;
+          if (this.configDir) rmSync(this.configDir, { recursive: true, force: true });
+          this.configDir = undefined;
+        }
         resolve();
       };
       child.once("exit", ended);
@@ -149,13 +169,13 @@ class NatsServerProcess implements NatsServer {
 }
 
 /** Starts a nats-server on a free port of 127.0.0.1; answers once it accepts clients. */
-export async function startNatsServer(): Promise<NatsServer> {
+export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
   const binary = natsServerBinary();
   if (binary === undefined) throw new Error("nats-server not found (neither /usr/sbin/nats-server nor on PATH)");
   // The free port may be taken between probing and binding: try a few.
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
-    const server = new NatsServerProcess(binary, await freePort());
+    const server = new NatsServerProcess(binary, await freePort(), options);
     try {
       await server.start();
       return server;

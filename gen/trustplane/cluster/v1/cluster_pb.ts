@@ -5,8 +5,8 @@
 // What control-plane replicas tell each other over NATS (DESIGN.md section 9). Not a
 // public API: replicas of the same version talk to each other.
 
-import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Command, CommandResult, OsFacts } from "../../v1/agent_pb.js";
 import { file_trustplane_v1_agent } from "../../v1/agent_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -15,11 +15,19 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trustplane/cluster/v1/cluster.proto.
  */
 export const file_trustplane_cluster_v1_cluster: GenFile = /*@__PURE__*/
-  fileDesc("CiN0cnVzdHBsYW5lL2NsdXN0ZXIvdjEvY2x1c3Rlci5wcm90bxIVdHJ1c3RwbGFuZS5jbHVzdGVyLnYxIpgBCg9SZXBsaWNhUHJlc2VuY2USEgoKcmVwbGljYV9pZBgBIAEoCRIUCgxncnBjX2FkZHJlc3MYAiABKAkSFAoMc2VudF91bml4X21zGAMgASgDEg8KB2xlYXZpbmcYBCABKAgSNAoGYWdlbnRzGAUgAygLMiQudHJ1c3RwbGFuZS5jbHVzdGVyLnYxLkFnZW50UHJlc2VuY2UiqAIKDUFnZW50UHJlc2VuY2USEAoIaG9zdG5hbWUYASABKAkSQAoGbGFiZWxzGAIgAygLMjAudHJ1c3RwbGFuZS5jbHVzdGVyLnYxLkFnZW50UHJlc2VuY2UuTGFiZWxzRW50cnkSIgoCb3MYAyABKAsyFi50cnVzdHBsYW5lLnYxLk9zRmFjdHMSFQoNYWdlbnRfdmVyc2lvbhgEIAEoCRIZChFjb25uZWN0ZWRfdW5peF9tcxgFIAEoAxIZChFsYXN0X3NlZW5fdW5peF9tcxgGIAEoAxIRCglpbl9mbGlnaHQYByABKA0SEAoIaWRlbnRpdHkYCCABKAkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIhCgtTeW5jUmVxdWVzdBISCgpyZXBsaWNhX2lkGAEgASgJIpsBCg1EaXNwYXRjaEJhdGNoEhkKEW9yaWdpbl9yZXBsaWNhX2lkGAEgASgJEg4KBmpvYl9pZBgCIAEoCRInCgdjb21tYW5kGAMgASgLMhYudHJ1c3RwbGFuZS52MS5Db21tYW5kEjYKB3RhcmdldHMYBCADKAsyJS50cnVzdHBsYW5lLmNsdXN0ZXIudjEuRGlzcGF0Y2hUYXJnZXQiNgoORGlzcGF0Y2hUYXJnZXQSEgoKY29tbWFuZF9pZBgBIAEoCRIQCghob3N0bmFtZRgCIAEoCSIfCgtEaXNwYXRjaEFjaxIQCghhY2NlcHRlZBgBIAEoDSJDCgtSZXN1bHRCYXRjaBI0CgdyZXN1bHRzGAEgAygLMiMudHJ1c3RwbGFuZS5jbHVzdGVyLnYxLlJlbW90ZVJlc3VsdCJfCgxSZW1vdGVSZXN1bHQSEgoKY29tbWFuZF9pZBgBIAEoCRIsCgZyZXN1bHQYAiABKAsyHC50cnVzdHBsYW5lLnYxLkNvbW1hbmRSZXN1bHQSDQoFZXJyb3IYAyABKAliBnByb3RvMw", [file_trustplane_v1_agent]);
+  fileDesc("CiN0cnVzdHBsYW5lL2NsdXN0ZXIvdjEvY2x1c3Rlci5wcm90bxIVdHJ1c3RwbGFuZS5jbHVzdGVyLnYxIpUCCg9SZXBsaWNhUHJlc2VuY2USEgoKcmVwbGljYV9pZBgBIAEoCRIUCgxncnBjX2FkZHJlc3MYAiABKAkSFAoMc2VudF91bml4X21zGAMgASgDEg8KB2xlYXZpbmcYBCABKAgSNAoGYWdlbnRzGAUgAygLMiQudHJ1c3RwbGFuZS5jbHVzdGVyLnYxLkFnZW50UHJlc2VuY2USEwoLaW5jYXJuYXRpb24YBiABKAQSDwoHdmVyc2lvbhgHIAEoBBIxCgRraW5kGAggASgOMiMudHJ1c3RwbGFuZS5jbHVzdGVyLnYxLlByZXNlbmNlS2luZBIMCgRnb25lGAkgAygJEhQKDHRvdGFsX2FnZW50cxgKIAEoDSKoAgoNQWdlbnRQcmVzZW5jZRIQCghob3N0bmFtZRgBIAEoCRJACgZsYWJlbHMYAiADKAsyMC50cnVzdHBsYW5lLmNsdXN0ZXIudjEuQWdlbnRQcmVzZW5jZS5MYWJlbHNFbnRyeRIiCgJvcxgDIAEoCzIWLnRydXN0cGxhbmUudjEuT3NGYWN0cxIVCg1hZ2VudF92ZXJzaW9uGAQgASgJEhkKEWNvbm5lY3RlZF91bml4X21zGAUgASgDEhkKEWxhc3Rfc2Vlbl91bml4X21zGAYgASgDEhEKCWluX2ZsaWdodBgHIAEoDRIQCghpZGVudGl0eRgIIAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIjwKC1N5bmNSZXF1ZXN0EhIKCnJlcGxpY2FfaWQYASABKAkSGQoRdGFyZ2V0X3JlcGxpY2FfaWQYAiABKAkimwEKDURpc3BhdGNoQmF0Y2gSGQoRb3JpZ2luX3JlcGxpY2FfaWQYASABKAkSDgoGam9iX2lkGAIgASgJEicKB2NvbW1hbmQYAyABKAsyFi50cnVzdHBsYW5lLnYxLkNvbW1hbmQSNgoHdGFyZ2V0cxgEIAMoCzIlLnRydXN0cGxhbmUuY2x1c3Rlci52MS5EaXNwYXRjaFRhcmdldCI2Cg5EaXNwYXRjaFRhcmdldBISCgpjb21tYW5kX2lkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJIh8KC0Rpc3BhdGNoQWNrEhAKCGFjY2VwdGVkGAEgASgNIkMKC1Jlc3VsdEJhdGNoEjQKB3Jlc3VsdHMYASADKAsyIy50cnVzdHBsYW5lLmNsdXN0ZXIudjEuUmVtb3RlUmVzdWx0Il8KDFJlbW90ZVJlc3VsdBISCgpjb21tYW5kX2lkGAEgASgJEiwKBnJlc3VsdBgCIAEoCzIcLnRydXN0cGxhbmUudjEuQ29tbWFuZFJlc3VsdBINCgVlcnJvchgDIAEoCSp2CgxQcmVzZW5jZUtpbmQSHQoZUFJFU0VOQ0VfS0lORF9VTlNQRUNJRklFRBAAEhYKElBSRVNFTkNFX0tJTkRfRlVMTBABEhcKE1BSRVNFTkNFX0tJTkRfREVMVEEQAhIWChJQUkVTRU5DRV9LSU5EX0JFQVQQA2IGcHJvdG8z", [file_trustplane_v1_agent]);
 
 /**
- * Which agents a replica holds: published whole every presence interval, soon after
- * an agent comes or goes, and when a peer asks (SyncRequest).
+ * Which agents a replica holds. A replica numbers the versions of its agent set and
+ * tells its peers:
+ * - FULL: the whole set at `version`, in one message or, when it would not fit in a
+ *   NATS message, in several consecutive parts of the same `version` that together
+ *   hold `total_agents` agents; sent every few presence intervals and when a peer
+ *   asks (SyncRequest);
+ * - DELTA: what changed since `version` - 1 (agents that came or changed in
+ *   `agents`, hostnames it no longer holds in `gone`), soon after the change;
+ * - BEAT: nothing changed, still alive, at `version`; every presence interval.
+ * A peer that sees a version it cannot reach from the one it holds asks for a FULL.
  *
  * @generated from message trustplane.cluster.v1.ReplicaPresence
  */
@@ -52,6 +60,37 @@ export type ReplicaPresence = Message<"trustplane.cluster.v1.ReplicaPresence"> &
    * @generated from field: repeated trustplane.cluster.v1.AgentPresence agents = 5;
    */
   agents: AgentPresence[];
+
+  /**
+   * One run of the replica's process: a restarted replica numbers its versions anew.
+   *
+   * @generated from field: uint64 incarnation = 6;
+   */
+  incarnation: bigint;
+
+  /**
+   * @generated from field: uint64 version = 7;
+   */
+  version: bigint;
+
+  /**
+   * @generated from field: trustplane.cluster.v1.PresenceKind kind = 8;
+   */
+  kind: PresenceKind;
+
+  /**
+   * DELTA: hostnames the replica no longer holds.
+   *
+   * @generated from field: repeated string gone = 9;
+   */
+  gone: string[];
+
+  /**
+   * FULL: how many agents the whole set holds, over all its parts.
+   *
+   * @generated from field: uint32 total_agents = 10;
+   */
+  totalAgents: number;
 };
 
 /**
@@ -118,7 +157,8 @@ export const AgentPresenceSchema: GenMessage<AgentPresence> = /*@__PURE__*/
   messageDesc(file_trustplane_cluster_v1_cluster, 1);
 
 /**
- * A replica that (re)joined asks every peer for its presence.
+ * A replica asks for a FULL presence: every peer's when it (re)joined, one peer's
+ * when it missed part of that peer's presence.
  *
  * @generated from message trustplane.cluster.v1.SyncRequest
  */
@@ -127,6 +167,13 @@ export type SyncRequest = Message<"trustplane.cluster.v1.SyncRequest"> & {
    * @generated from field: string replica_id = 1;
    */
   replicaId: string;
+
+  /**
+   * The peer asked; empty: every peer.
+   *
+   * @generated from field: string target_replica_id = 2;
+   */
+  targetReplicaId: string;
 };
 
 /**
@@ -140,6 +187,7 @@ export const SyncRequestSchema: GenMessage<SyncRequest> = /*@__PURE__*/
  * Commands of one job for agents held by the receiving replica: the command once,
  * the hosts it goes to with their command ids. Sent as a NATS request; the receiver
  * acks at once (DispatchAck) and answers each host through ResultBatch.
+ * A batch too big for one NATS message goes as several, each with the command.
  *
  * @generated from message trustplane.cluster.v1.DispatchBatch
  */
@@ -260,4 +308,35 @@ export type RemoteResult = Message<"trustplane.cluster.v1.RemoteResult"> & {
  */
 export const RemoteResultSchema: GenMessage<RemoteResult> = /*@__PURE__*/
   messageDesc(file_trustplane_cluster_v1_cluster, 7);
+
+/**
+ * @generated from enum trustplane.cluster.v1.PresenceKind
+ */
+export enum PresenceKind {
+  /**
+   * @generated from enum value: PRESENCE_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: PRESENCE_KIND_FULL = 1;
+   */
+  FULL = 1,
+
+  /**
+   * @generated from enum value: PRESENCE_KIND_DELTA = 2;
+   */
+  DELTA = 2,
+
+  /**
+   * @generated from enum value: PRESENCE_KIND_BEAT = 3;
+   */
+  BEAT = 3,
+}
+
+/**
+ * Describes the enum trustplane.cluster.v1.PresenceKind.
+ */
+export const PresenceKindSchema: GenEnum<PresenceKind> = /*@__PURE__*/
+  enumDesc(file_trustplane_cluster_v1_cluster, 0);
 
