@@ -257,7 +257,8 @@ async function startOnStore(
   logger.debug({ address, transport, metricsUrl: metricsListener?.url }, "control plane bound");
   if (cluster) {
     release.push(() => cluster.leave());
-    jobs.owner = await cluster.join(address);
+    // Joins in the background: until then fleet-wide calls answer UNAVAILABLE (503).
+    jobs.owner = cluster.start(address);
   }
   agents.startSweeping();
 

@@ -152,8 +152,24 @@ describe.skipIf(missing !== undefined)("a cluster of three control planes", () =
     expect(down.status).toBe(503);
     expect(down.body).toMatchObject({ code: 503, error: expect.stringMatching(/^cluster unavailable: not connected to NATS/) });
     expect(everyone.filter((hostname) => existsSync(debianAnchor(cluster.agent(hostname).root, "outage")))).toEqual([]);
+    // A replica started meanwhile comes up and says why it cannot answer for the fleet.
+    const late = await cluster.startReplica("replica-d", { joined: false });
+    await until(async () => (await late.api.rest("GET", "/agent")).body?.error?.includes("cannot connect to NATS"), "replica D's first attempt failed");
+    const lateDown = await late.api.rest("GET", "/agent");
+    expect(lateDown.status).toBe(503);
+    expect(lateDown.body).toMatchObject({ code: 503, error: expect.stringMatching(/^cluster unavailable: cannot connect to NATS at nats:\/\/127\.0\.0\.1:\d+/) });
 
     await cluster.nats.start();
+    await late.process.waitForMessage("cluster joined", 30_000);
+    await until(
+      async () => {
+        const listed = await late.api.rest("GET", "/agent");
+        return listed.status === 200 && JSON.stringify(listed.body.agents.map((agent: any) => agent.hostname).sort()) === JSON.stringify(everyone);
+      },
+      "replica D lists all six agents",
+      30_000,
+    );
+    await cluster.stopReplica("replica-d");
     // While the replicas reconnect and exchange their agents an answer may still be a
     // 503, or a 200 where a replica not yet back failed its hosts; never anything else.
     const statuses = new Set<number>();

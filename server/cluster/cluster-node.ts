@@ -1,10 +1,14 @@
 // This control plane as a replica of a cluster (DESIGN.md section 9): the NATS
 // connection, the presence book, remote dispatch both ways, and the FleetView the
 // router and the fleet listing read. Created before the gRPC port is bound (the
-// view answers UNAVAILABLE until the replica joined), joined once the port is known.
+// view answers UNAVAILABLE until the replica joined), started once the port is known.
+// Joining goes on in the background until NATS answers, so that a replica started
+// before NATS (a data centre coming back, pods in any order) serves its agents and
+// answers 503 for the fleet meanwhile instead of exiting.
 import { hostname } from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "../../common/logger.js";
-import { unavailable } from "../../common/status-error.js";
+import { unavailable, type StatusError } from "../../common/status-error.js";
 import type { JobStore } from "../job-store/job-store.js";
 import type { AgentRecord, AgentRegistry } from "../registry.js";
 import { ClusterConnection } from "./cluster-connection.js";
@@ -30,6 +34,9 @@ export interface ClusterNodeDeps {
 const NOT_JOINED = unavailable("cluster unavailable: this replica has not joined the cluster yet");
 /** How long a joining replica listens for its peers' presence before it says it joined. */
 const GATHER_MS = 300;
+/** Waits between attempts to reach NATS (or the job store) while joining: doubling from the first, up to the last. */
+const RETRY_FIRST_MS = 250;
+const RETRY_MAX_MS = 5_000;
 
 export class ClusterNode {
   readonly view: FleetView;
@@ -38,6 +45,12 @@ export class ClusterNode {
   private dispatcher: RemoteDispatcher | undefined;
   private receiver: DispatchReceiver | undefined;
   private id = "";
+  /** Why the last attempt to reach NATS failed, while joining. */
+  private joinError: StatusError | undefined;
+  private readonly stopping = new AbortController();
+  private joining: Promise<void> | undefined;
+  /** Connected and has heard its peers: the view can answer for the fleet. */
+  private ready = false;
 
   constructor(
     private readonly options: ClusterOptions,
@@ -47,7 +60,7 @@ export class ClusterNode {
       deps.registry,
       { peers: () => this.presence?.peers() ?? [] },
       () => this.id,
-      () => (this.connection ? this.connection.unavailableError() : NOT_JOINED),
+      () => (this.ready && this.connection ? this.connection.unavailableError() : (this.joinError ?? NOT_JOINED)),
     );
   }
 
@@ -55,11 +68,27 @@ export class ClusterNode {
     return this.id;
   }
 
-  /** Connects to NATS, announces this replica's agents, learns its peers'. Returns the replica id. */
-  async join(grpcAddress: string): Promise<string> {
-    const { logger, registry, store } = this.deps;
+  /**
+   * Starts joining the cluster: returns this replica's id at once; `joined` resolves
+   * once it is connected to NATS, has announced its agents and learnt its peers'.
+   */
+  start(grpcAddress: string): string {
     const port = grpcAddress.slice(grpcAddress.lastIndexOf(":") + 1);
-    const id = this.options.replicaId ?? `${hostname()}:${port}`;
+    this.id = this.options.replicaId ?? `${hostname()}:${port}`;
+    this.joining = this.join(grpcAddress).catch((error: unknown) => {
+      if (!this.stopping.signal.aborted) this.deps.logger.error({ err: (error as Error).message }, "could not join the cluster");
+    });
+    return this.id;
+  }
+
+  /** Resolves once the replica joined (or gave up because it is leaving). */
+  get joined(): Promise<void> {
+    return this.joining ?? Promise.resolve();
+  }
+
+  private async join(grpcAddress: string): Promise<void> {
+    const { logger, registry } = this.deps;
+    const id = this.id;
     const nats = () => (this.connection?.connected ? this.connection.nats : undefined);
     const dispatcher = new RemoteDispatcher(id, nats, logger.child({ service: "remote-dispatch" }));
     const receiver = new DispatchReceiver(id, registry, nats, logger.child({ service: "remote-dispatch" }));
@@ -71,16 +100,25 @@ export class ClusterNode {
       intervalMs: this.options.presenceIntervalMs,
       onPeerLost: (peer) => void this.peerLost(peer),
     });
-    const connection = await ClusterConnection.open(this.options.natsUrls, id, logger, {
-      onDisconnect: () => {
-        // Results sent meanwhile may be lost: nothing waits on them until the job's timeout.
-        const failed = dispatcher.failReplica(undefined);
-        if (failed > 0) logger.warn({ failed }, "commands on other replicas failed: NATS connection lost");
-      },
-      onReconnect: () => presence.resync(),
-    });
-    this.id = id;
+    const connection = await this.retrying("reach NATS", () =>
+      ClusterConnection.open(this.options.natsUrls, id, logger, {
+        onDisconnect: () => {
+          // Results sent meanwhile may be lost: nothing waits on them until the job's timeout.
+          const failed = dispatcher.failReplica(undefined);
+          if (failed > 0) logger.warn({ failed }, "commands on other replicas failed: NATS connection lost");
+        },
+        onReconnect: () => presence.resync(),
+      }).catch((error: unknown) => {
+        this.joinError = error as StatusError;
+        throw error;
+      }),
+    );
+    if (this.stopping.signal.aborted) {
+      await connection.close();
+      return;
+    }
     this.connection = connection;
+    this.joinError = undefined;
     this.presence = presence;
     this.dispatcher = dispatcher;
     this.receiver = receiver;
@@ -88,11 +126,27 @@ export class ClusterNode {
     receiver.listen(connection.nats);
     presence.start(connection.nats, grpcAddress);
     await connection.nats.flush();
-    await new Promise((resolve) => setTimeout(resolve, GATHER_MS));
-    const interrupted = await store.interruptRunningJobs(new Date(), id);
+    await sleep(GATHER_MS, undefined, { signal: this.stopping.signal });
+    // Before the view answers, so that no job of this run is among them.
+    const interrupted = await this.retrying("mark this replica's earlier jobs interrupted", () => this.deps.store.interruptRunningJobs(new Date(), id));
     if (interrupted > 0) logger.warn({ interrupted }, "jobs this replica left running before its restart marked interrupted");
+    this.ready = true;
     logger.info({ replica: id, peers: presence.peerIds() }, "cluster joined");
-    return id;
+  }
+
+  /** Runs `attempt` until it succeeds, waiting longer after each failure; stops when the replica leaves. */
+  private async retrying<T>(what: string, attempt: () => Promise<T>): Promise<T> {
+    let wait = RETRY_FIRST_MS;
+    for (let failures = 0; ; failures++) {
+      try {
+        return await attempt();
+      } catch (error) {
+        // The first failure and then every tenth: the state is in every 503 meanwhile.
+        if (failures % 10 === 0) this.deps.logger.warn({ err: (error as Error).message, retryInMs: wait }, `cannot ${what} yet; retrying`);
+      }
+      await sleep(wait, undefined, { signal: this.stopping.signal });
+      wait = Math.min(wait * 2, RETRY_MAX_MS);
+    }
   }
 
   /** The newest stream for `hostname` at another replica, if any. */
@@ -117,8 +171,10 @@ export class ClusterNode {
     }
   }
 
-  /** Says goodbye to the peers and closes the connection. */
+  /** Stops joining, says goodbye to the peers and closes the connection. */
   async leave(): Promise<void> {
+    this.stopping.abort();
+    await this.joining;
     this.presence?.leave();
     this.receiver?.close();
     this.dispatcher?.close();

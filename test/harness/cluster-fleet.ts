@@ -71,8 +71,11 @@ export class ClusterFleet {
     await Promise.all(this.options.agents.map((spec) => this.startAgent(spec)));
   }
 
-  /** Starts (or restarts, on the same port) replica `id` and a gateway in front of it. */
-  async startReplica(id: string): Promise<Replica> {
+  /**
+   * Starts (or restarts, on the same port) replica `id` and a gateway in front of it;
+   * waits until it joined the cluster unless `joined` is false (NATS is down, say).
+   */
+  async startReplica(id: string, { joined = true }: { joined?: boolean } = {}): Promise<Replica> {
     const previous = this.replicas.get(id);
     const process = new TrustplaneProcess([
       ...["server", "--grpc", previous?.grpcAddress ?? "127.0.0.1:0", "--data-dir", join(this.dir, id)],
@@ -81,13 +84,20 @@ export class ClusterFleet {
       ...["--cluster", this.nats.url, "--replica-id", id],
     ]);
     const grpcAddress = String((await process.waitForMessage("control plane listening")).address);
-    await process.waitForMessage("cluster joined");
+    if (joined) await process.waitForMessage("cluster joined");
     // A restarted replica keeps its port, so its gateway stays and dials it again.
     const gateway = previous?.gateway ?? new TrustplaneProcess(["gateway", "--http", "127.0.0.1:0", "--server", grpcAddress]);
     const url = String((await gateway.waitForMessage("gateway listening")).url);
     const replica: Replica = { id, process, grpcAddress, gateway, api: new RestClient(url, this.adminKey) };
     this.replicas.set(id, replica);
     return replica;
+  }
+
+  /** Stops replica `id` and its gateway, and forgets them. */
+  async stopReplica(id: string): Promise<void> {
+    const replica = this.replica(id);
+    this.replicas.delete(id);
+    await Promise.all([replica.process.stop(), replica.gateway.stop()]);
   }
 
   replica(id: string): Replica {
