@@ -20,7 +20,7 @@ import { subjects } from "./subjects.js";
 const missing = natsServerMissing();
 const logger = pino({ level: "silent" });
 const MAX_PAYLOAD = 16 * 1024;
-const INTERVAL_MS = 500;
+const INTERVAL_MS = 1_000;
 const IDENTITY = `certificate:${"ab".repeat(32)}`;
 /** Within the test's own timeout, so that a failure names what did not happen. */
 const until = (check: () => boolean, what: string) => untilDeadline(check, what, 10_000);
