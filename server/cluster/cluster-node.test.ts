@@ -27,6 +27,12 @@ function replica(id: string, natsUrl: string): { node: ClusterNode; registry: Ag
   return { node, registry };
 }
 
+/** The view answers UNAVAILABLE because an attempt to reach NATS failed. */
+function cannotConnect(node: ClusterNode): boolean {
+  const answer = fleet(node);
+  return answer instanceof StatusError && answer.message.includes("cannot connect");
+}
+
 /** What the view answers: hostnames with their replica, or the error it throws. */
 function fleet(node: ClusterNode): string[] | StatusError {
   try {
@@ -61,7 +67,7 @@ describe.skipIf(missing !== undefined)(`cluster node${missing ? ` (SKIPPED: ${mi
     const a = replica("replica-a", nats.url);
     nodes.push(a.node);
     expect(a.node.start("127.0.0.1:7002")).toBe("replica-a");
-    await until(() => fleet(a.node) instanceof StatusError && (fleet(a.node) as StatusError).message.includes("cannot connect"), "the reason NATS is out of reach");
+    await until(() => cannotConnect(a.node), "the reason NATS is out of reach");
     const down = fleet(a.node) as StatusError;
     expect(down.code).toBe(GrpcStatus.UNAVAILABLE);
     expect(down.message).toMatch(new RegExp(`^cluster unavailable: cannot connect to NATS at ${nats.url.replace(/\./g, "\\.")}`));
@@ -77,7 +83,7 @@ describe.skipIf(missing !== undefined)(`cluster node${missing ? ` (SKIPPED: ${mi
     await nats.stop();
     const c = replica("replica-c", nats.url);
     c.node.start("127.0.0.1:7003");
-    await until(() => fleet(c.node) instanceof StatusError && (fleet(c.node) as StatusError).message.includes("cannot connect"), "an attempt failed");
+    await until(() => cannotConnect(c.node), "an attempt failed");
     await c.node.leave();
     await c.node.joined;
     await nats.start();

@@ -38,20 +38,6 @@ export function partition(entries: readonly Uint8Array[], budget: number): Uint8
   return parts;
 }
 
-/** `header` followed by `entries`, as one buffer: one part's message. */
-export function joinPart(header: Uint8Array, entries: readonly Uint8Array[]): Uint8Array {
-  let length = header.length;
-  for (const entry of entries) length += entry.length;
-  const out = new Uint8Array(length);
-  out.set(header, 0);
-  let offset = header.length;
-  for (const entry of entries) {
-    out.set(entry, offset);
-    offset += entry.length;
-  }
-  return out;
-}
-
 export interface MessagePart<T> {
   /** The items this part carries, in order. */
   items: T[];
@@ -74,7 +60,7 @@ export function splitMessage<T>(
   const parts: MessagePart<T>[] = [];
   let offset = 0;
   for (const entries of partition(items.map(entry), maxBytes - header.length)) {
-    parts.push({ items: items.slice(offset, offset + entries.length), payload: joinPart(header, entries) });
+    parts.push({ items: items.slice(offset, offset + entries.length), payload: Buffer.concat([header, ...entries]) });
     offset += entries.length;
   }
   return parts;

@@ -68,6 +68,22 @@ describe.skipIf(missing !== undefined)(`remote dispatch${missing ? ` (SKIPPED: $
     await server?.stop();
   });
 
+  /** Replica `holderId` taking batches for `registry`'s agents, and replica `originId` sending them; the batches as sent. */
+  async function replicas(holderId: string, originId: string, registry: AgentRegistry) {
+    const receiver = new DispatchReceiver(holderId, registry, () => holder, logger);
+    receiver.listen(holder);
+    const batches: Uint8Array[] = [];
+    spy.subscribe(subjects.dispatch(holderId), { callback: (_error, msg) => batches.push(msg.data) });
+    const dispatcher = new RemoteDispatcher(originId, () => origin, logger);
+    dispatcher.listen(origin);
+    await Promise.all([holder.flush(), spy.flush(), origin.flush()]);
+    const close = () => {
+      receiver.close();
+      dispatcher.close();
+    };
+    return { dispatcher, batches, close };
+  }
+
   it("sends one batch per replica and job, the command once, and settles each host's answer", async () => {
     const registry = new AgentRegistry();
     const links = ["web-1", "web-2", "web-3"].map((hostname) => {
@@ -75,15 +91,7 @@ describe.skipIf(missing !== undefined)(`remote dispatch${missing ? ` (SKIPPED: $
       registry.attach(create(HelloSchema, { hostname }), link, "join-token");
       return link;
     });
-    const receiver = new DispatchReceiver("replica-b", registry, () => holder, logger);
-    receiver.listen(holder);
-    const batches: Uint8Array[] = [];
-    spy.subscribe(subjects.dispatch("replica-b"), { callback: (_error, msg) => batches.push(msg.data) });
-    await Promise.all([holder.flush(), spy.flush()]);
-
-    const dispatcher = new RemoteDispatcher("replica-a", () => origin, logger);
-    dispatcher.listen(origin);
-    await origin.flush();
+    const { dispatcher, batches, close } = await replicas("replica-b", "replica-a", registry);
     const frames = listFrames("job-1");
     const waiter = new RecordingWaiter();
     ["web-1", "web-2", "web-3", "gone-1"].forEach((hostname, slot) => {
@@ -109,25 +117,16 @@ describe.skipIf(missing !== undefined)(`remote dispatch${missing ? ` (SKIPPED: $
     expect([...waiter.failed]).toEqual([[3, "agent offline"]]);
     expect(links.map((link) => link.frames.length)).toEqual([1, 1, 1]);
     expect(dispatcher.inFlight).toBe(0);
-    receiver.close();
-    dispatcher.close();
+    close();
   });
 
   it("sends a batch too big for one NATS message in parts, each with the command, and every host's answer comes back", async () => {
     const registry = new AgentRegistry();
     const hostnames = Array.from({ length: 600 }, (_, i) => `node-${i}.rack-${i % 12}.fleet.example.test`);
     for (const hostname of hostnames) registry.attach(create(HelloSchema, { hostname }), new AnsweringLink(), "join-token");
-    const receiver = new DispatchReceiver("replica-e", registry, () => holder, logger);
-    receiver.listen(holder);
-    const batches: Uint8Array[] = [];
     const resultBatches: Uint8Array[] = [];
-    spy.subscribe(subjects.dispatch("replica-e"), { callback: (_error, msg) => batches.push(msg.data) });
     spy.subscribe(subjects.results("replica-f"), { callback: (_error, msg) => resultBatches.push(msg.data) });
-    await Promise.all([holder.flush(), spy.flush()]);
-
-    const dispatcher = new RemoteDispatcher("replica-f", () => origin, logger);
-    dispatcher.listen(origin);
-    await origin.flush();
+    const { dispatcher, batches, close } = await replicas("replica-e", "replica-f", registry);
     const frames = listFrames("job-big");
     const waiter = new RecordingWaiter();
     hostnames.forEach((hostname, slot) => {
@@ -146,8 +145,7 @@ describe.skipIf(missing !== undefined)(`remote dispatch${missing ? ` (SKIPPED: $
     await until(() => resultBatches.length >= 2, "results came back in parts");
     expect(resultBatches.every((payload) => payload.length <= MAX_PAYLOAD)).toBe(true);
     expect(dispatcher.inFlight).toBe(0);
-    receiver.close();
-    dispatcher.close();
+    close();
   });
 
   it("fails the hosts at once with `control plane lost` when no replica takes the batch", async () => {

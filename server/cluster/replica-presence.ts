@@ -23,7 +23,7 @@ import {
 } from "../../gen/trustplane/cluster/v1/cluster_pb.js";
 import type { AgentLink, CommandWaiter } from "../agent-link.js";
 import type { AgentRecord, AgentRegistry } from "../registry.js";
-import { joinPart, maxPayload, partition } from "./message-parts.js";
+import { maxPayload, partition } from "./message-parts.js";
 import type { RemoteDispatcher } from "./remote-dispatch.js";
 import { subjects } from "./subjects.js";
 import type { RemoteAgents } from "./fleet-view.js";
@@ -61,6 +61,25 @@ class RemoteAgentLink implements AgentLink {
   }
 }
 
+/** Runs an action CHANGE_DELAY_MS after the first of any number of `schedule()` calls: the calls in between ride along. */
+class Soon {
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly action: () => void) {}
+
+  schedule(): void {
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      this.action();
+    }, CHANGE_DELAY_MS);
+  }
+
+  cancel(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
+
 /** A FULL presence arriving in parts. */
 interface Snapshot {
   version: bigint;
@@ -93,8 +112,13 @@ export interface ReplicaPresenceOptions {
   onPeerLost(peerId: string): void;
 }
 
-/** The agent of a presence entry, as this replica's directory holds it. */
-function agentPresence(record: AgentRecord, inFlight: number): AgentPresence {
+/** `record` with its stream, when this replica holds one for it. */
+function heldStream(record: AgentRecord): { record: AgentRecord; link: AgentLink } | undefined {
+  return record.state === "online" && record.link ? { record, link: record.link } : undefined;
+}
+
+/** A local agent as a presence entry. */
+function agentPresence({ record, link }: { record: AgentRecord; link: AgentLink }): AgentPresence {
   return {
     $typeName: "trustplane.cluster.v1.AgentPresence",
     hostname: record.hostname,
@@ -103,7 +127,7 @@ function agentPresence(record: AgentRecord, inFlight: number): AgentPresence {
     agentVersion: record.agentVersion,
     connectedUnixMs: BigInt(record.connectedAt),
     lastSeenUnixMs: BigInt(record.lastSeen),
-    inFlight,
+    inFlight: link.inFlight,
     identity: record.identity,
   };
 }
@@ -130,14 +154,14 @@ export class ReplicaPresenceBook implements RemoteAgents {
   private address = "";
   private subscriptions: Subscription[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private changeTimer: NodeJS.Timeout | undefined;
-  private fullTimer: NodeJS.Timeout | undefined;
+  private readonly changesSoon = new Soon(() => this.publishChanges());
+  private readonly fullSoon = new Soon(() => this.publishFull());
 
   constructor(private readonly options: ReplicaPresenceOptions) {
     this.intervalMs = options.intervalMs ?? DEFAULT_PRESENCE_INTERVAL_MS;
     options.registry.onChange((record) => {
       this.changed.add(record.hostname);
-      this.publishChangesSoon();
+      if (this.nats) this.changesSoon.schedule();
     });
   }
 
@@ -176,8 +200,8 @@ export class ReplicaPresenceBook implements RemoteAgents {
   /** Tells the peers this replica is going (they drop it at once) and stops. */
   leave(): void {
     clearInterval(this.timer);
-    clearTimeout(this.changeTimer);
-    clearTimeout(this.fullTimer);
+    this.changesSoon.cancel();
+    this.fullSoon.cancel();
     this.send(PresenceKind.BEAT, [], { leaving: true });
     for (const subscription of this.subscriptions) subscription.unsubscribe();
     this.subscriptions = [];
@@ -202,26 +226,10 @@ export class ReplicaPresenceBook implements RemoteAgents {
     this.options.onPeerLost(peer.id);
   }
 
-  private publishChangesSoon(): void {
-    if (this.changeTimer || !this.nats) return;
-    this.changeTimer = setTimeout(() => {
-      this.changeTimer = undefined;
-      this.publishChanges();
-    }, CHANGE_DELAY_MS);
-  }
-
-  private publishFullSoon(): void {
-    if (this.fullTimer || !this.nats) return;
-    this.fullTimer = setTimeout(() => {
-      this.fullTimer = undefined;
-      this.publishFull();
-    }, CHANGE_DELAY_MS);
-  }
-
   /** The local agent behind `hostname` when this replica holds its stream. */
   private held(hostname: string): { record: AgentRecord; link: AgentLink } | undefined {
     const record = this.options.registry.get(hostname);
-    return record?.state === "online" && record.link ? { record, link: record.link } : undefined;
+    return record && heldStream(record);
   }
 
   /** DELTAs for what changed since the last one: one version per NATS message. */
@@ -230,7 +238,7 @@ export class ReplicaPresenceBook implements RemoteAgents {
     const entries: Uint8Array[] = [];
     for (const hostname of this.changed) {
       const held = this.held(hostname);
-      entries.push(held ? agentEntry(agentPresence(held.record, held.link.inFlight)) : goneEntry(hostname));
+      entries.push(held ? agentEntry(agentPresence(held)) : goneEntry(hostname));
     }
     this.changed.clear();
     for (const part of partition(entries, this.entryBudget())) {
@@ -241,14 +249,14 @@ export class ReplicaPresenceBook implements RemoteAgents {
 
   /** The whole set, at the current version, in as many parts as it needs. */
   private publishFull(): void {
-    clearTimeout(this.fullTimer);
-    this.fullTimer = undefined;
+    this.fullSoon.cancel();
     if (!this.connected()) return;
     this.changed.clear(); // the FULL says it all
     this.version++;
     const entries: Uint8Array[] = [];
     for (const record of this.options.registry.records()) {
-      if (record.state === "online" && record.link) entries.push(agentEntry(agentPresence(record, record.link.inFlight)));
+      const held = heldStream(record);
+      if (held) entries.push(agentEntry(agentPresence(held)));
     }
     for (const part of partition(entries, this.entryBudget())) {
       this.send(PresenceKind.FULL, part, { totalAgents: entries.length });
@@ -267,7 +275,7 @@ export class ReplicaPresenceBook implements RemoteAgents {
   private send(kind: PresenceKind, entries: readonly Uint8Array[], extra: { leaving?: boolean; totalAgents?: number } = {}): void {
     const nats = this.nats;
     if (!nats || nats.isClosed()) return;
-    const payload = joinPart(this.header(kind, extra), entries);
+    const payload = Buffer.concat([this.header(kind, extra), ...entries]);
     try {
       nats.publish(subjects.presence, payload);
     } catch (error) {
@@ -310,7 +318,7 @@ export class ReplicaPresenceBook implements RemoteAgents {
     }
     if (request.replicaId === this.options.replicaId) return;
     if (request.targetReplicaId !== "" && request.targetReplicaId !== this.options.replicaId) return;
-    this.publishFullSoon();
+    this.fullSoon.schedule();
   }
 
   private onPresence(msg: Msg): void {
@@ -333,7 +341,7 @@ export class ReplicaPresenceBook implements RemoteAgents {
       this.peersById.set(id, peer);
       this.options.logger.info({ peer: id, address: presence.grpcAddress }, "replica joined");
       // Let the newcomer know this replica without waiting for the next interval.
-      this.publishFullSoon();
+      this.fullSoon.schedule();
     } else if (peer.incarnation !== presence.incarnation) {
       // The peer restarted: the streams of its earlier run are gone.
       this.options.logger.info({ peer: id, agents: peer.agents.size }, "replica restarted");
